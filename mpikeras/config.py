@@ -1,0 +1,325 @@
+"""Configuration: the paper's hyperparameters, defined once.
+
+Every default of the framework lives in these frozen dataclasses; the
+command line, the Python API and the tuner read them from here. Configs
+convert to and from plain dicts (JSON or TOML files) with strict checking:
+an unknown key, a wrong type or an impossible range raises `ConfigError`
+naming the key.
+
+Example:
+
+>>> cfg = PretrainConfig.from_dict({"epochs": 5, "augmentation": {"gain_db": [-10, -1]}})
+>>> cfg.augmentation.gain_db
+(-10.0, -1.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mpikeras.errors import ConfigError
+
+T = TypeVar("T", bound="_Config")
+
+
+class _Config:
+    """Mixin: strict conversion from and to plain dicts."""
+
+    @classmethod
+    def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
+        if not isinstance(data, Mapping):
+            raise ConfigError(prefix or "<root>", f"expected a table of keys, got {data!r}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in data.items():
+            name = f"{prefix}{key}"
+            if key not in fields:
+                raise ConfigError(name, f"unknown key; known keys are {sorted(fields)}")
+            kwargs[key] = _coerce(hints[key], value, name)
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            if prefix and not exc.key.startswith(prefix):
+                raise ConfigError(prefix + exc.key, exc.problem) from None
+            raise
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def replace(self: T, **changes: Any) -> T:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(hint: Any, value: Any, name: str) -> Any:
+    """Convert a JSON/TOML value to the annotated type, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    if isinstance(hint, type) and issubclass(hint, _Config):
+        return hint.from_dict(value, prefix=f"{name}.")
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, name)
+            except ConfigError:
+                continue
+        raise ConfigError(name, f"expected {hint}, got {value!r}")
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(name, f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{name}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(name, f"expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(a, v, f"{name}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(name, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(name, f"expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(name, f"expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(name, f"expected a finite number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(name, f"expected a string, got {value!r}")
+        return value
+    raise ConfigError(name, f"unsupported type {hint}")  # pragma: no cover
+
+
+def _check_probability(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(key, f"must be a probability in [0, 1], got {value}")
+
+
+def _check_range(key: str, value: tuple[float, float]) -> None:
+    if value[0] > value[1]:
+        raise ConfigError(key, f"range minimum exceeds maximum: {list(value)}")
+
+
+def _check_positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(key, f"must be positive, got {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentationConfig(_Config):
+    """The contrastive augmentations (paper section II; CLMR conventions).
+
+    Noise: additive white Gaussian noise with standard deviation
+    `10 ** (r / 20) * std(signal)`, r drawn uniformly in `noise_ratio_db`
+    (a noise-to-signal ratio of standard deviations, as CLMR defines it;
+    r in [-25, -15] dB is a true SNR of 15 to 25 dB). Gain: multiply by
+    `10 ** (g / 20)`, g uniform in `gain_db`, no clipping. Polarity: multiply
+    by -1. Each is applied independently with its probability.
+    """
+
+    polarity_probability: float = 0.5
+    noise_probability: float = 0.5
+    noise_ratio_db: tuple[float, float] = (-25.0, -15.0)
+    gain_probability: float = 0.5
+    gain_db: tuple[float, float] = (-20.0, -1.0)
+
+    def __post_init__(self) -> None:
+        for key in ("polarity_probability", "noise_probability", "gain_probability"):
+            _check_probability(key, getattr(self, key))
+        _check_range("noise_ratio_db", self.noise_ratio_db)
+        _check_range("gain_db", self.gain_db)
+
+
+@dataclasses.dataclass(frozen=True)
+class CombinationConfig(_Config):
+    """Weighted linear combinations of SM columns (paper section II).
+
+    A sample is a combination with probability `probability`, else a single
+    column. A combination sums `n` distinct columns, n uniform in
+    `num_voxels`, each weighted by a number uniform in `weight_range`.
+    """
+
+    probability: float = 0.5
+    num_voxels: tuple[int, int] = (2, 8)
+    weight_range: tuple[float, float] = (0.1, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_probability("probability", self.probability)
+        _check_range("num_voxels", self.num_voxels)
+        _check_range("weight_range", self.weight_range)
+        if self.num_voxels[0] < 1:
+            raise ConfigError("num_voxels", f"must be at least 1, got {list(self.num_voxels)}")
+        if self.weight_range[0] < 0:
+            raise ConfigError("weight_range", f"weights must be >= 0, got {list(self.weight_range)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig(_Config):
+    """Which data, and how it is preprocessed (paper section II).
+
+    Args:
+        source: an MDF calibration file, or `simulated:<preset>` for the
+            embedded simulator.
+        seed: seed of the simulated data.
+        band_hz: band-pass limits.
+        channels: receive channels fed to the network (x and y for 2D).
+        validation_fraction: share of voxels held out (split by voxel).
+    """
+
+    source: str = "simulated:openmpi-2d-19"
+    seed: int = 0
+    band_hz: tuple[float, float] = (80e3, 600e3)
+    channels: tuple[int, ...] = (0, 1)
+    validation_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check_range("band_hz", self.band_hz)
+        if self.band_hz[0] < 0:
+            raise ConfigError("band_hz", f"frequencies must be >= 0, got {list(self.band_hz)}")
+        if not self.channels:
+            raise ConfigError("channels", "at least one receive channel is needed")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                "validation_fraction", f"must be in (0, 1), got {self.validation_fraction}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig(_Config):
+    """Encoder: 5 x [Conv1D, BatchNorm, ReLU] (paper section II)."""
+
+    filters: int = 256
+    kernel_sizes: tuple[int, ...] = (8, 5, 4, 4, 4)
+    strides: tuple[int, ...] = (4, 3, 2, 2, 2)
+
+    def __post_init__(self) -> None:
+        _check_positive("filters", self.filters)
+        if len(self.kernel_sizes) != len(self.strides) or not self.kernel_sizes:
+            raise ConfigError(
+                "kernel_sizes", f"needs one entry per stride; got {len(self.kernel_sizes)} "
+                f"kernel sizes and {len(self.strides)} strides",
+            )  # fmt: skip
+        for key in ("kernel_sizes", "strides"):
+            if min(getattr(self, key)) < 1:
+                raise ConfigError(key, f"entries must be positive, got {list(getattr(self, key))}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectorConfig(_Config):
+    """Projector: Dense, ReLU, Dense(64) (paper section II; hidden width ours)."""
+
+    hidden_units: int = 256
+    output_units: int = 64
+
+    def __post_init__(self) -> None:
+        _check_positive("hidden_units", self.hidden_units)
+        _check_positive("output_units", self.output_units)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig(_Config):
+    """Adam, learning rate 1e-4, betas 0.9 / 0.999 (paper section II)."""
+
+    learning_rate: float = 1e-4
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    scale_learning_rate_with_batch: bool = False
+
+    def __post_init__(self) -> None:
+        _check_positive("learning_rate", self.learning_rate)
+        for key in ("beta_1", "beta_2"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(key, f"must be in [0, 1), got {getattr(self, key)}")
+
+
+#: The paper's reference batch size, against which learning rates are scaled.
+REFERENCE_BATCH_SIZE = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig(_Config):
+    """Contrastive pretraining (paper section II).
+
+    Args:
+        epochs: training epochs (1000 in the paper).
+        batch_size: samples per step (32); batches drop their remainder.
+        steps_per_epoch: steps per epoch; 0 means one pass over the training
+            voxels, `ceil(train voxels / batch)`.
+        temperature: NT-Xent temperature tau.
+        seed: seed of weights and of the input stream.
+        jit_compile: compile the train step (XLA / jax.jit / torch inductor
+            off); "auto" lets Keras decide.
+        mixed_precision: "float32", "mixed_bfloat16" or "mixed_float16".
+    """
+
+    epochs: int = 1000
+    batch_size: int = 32
+    steps_per_epoch: int = 0
+    temperature: float = 0.5
+    seed: int = 0
+    jit_compile: str = "auto"
+    mixed_precision: str = "float32"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
+    combination: CombinationConfig = dataclasses.field(default_factory=CombinationConfig)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    projector: ProjectorConfig = dataclasses.field(default_factory=ProjectorConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+
+    def __post_init__(self) -> None:
+        _check_positive("epochs", self.epochs)
+        _check_positive("batch_size", self.batch_size)
+        if self.steps_per_epoch < 0:
+            raise ConfigError("steps_per_epoch", f"must be >= 0, got {self.steps_per_epoch}")
+        _check_positive("temperature", self.temperature)
+        if self.jit_compile not in ("auto", "true", "false"):
+            raise ConfigError("jit_compile", f"expected 'auto', 'true' or 'false', got {self.jit_compile!r}")
+        if self.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+            raise ConfigError(
+                "mixed_precision",
+                f"expected 'float32', 'mixed_bfloat16' or 'mixed_float16', got {self.mixed_precision!r}",
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        """Adam's learning rate, scaled linearly with the batch if asked."""
+        lr = self.optimizer.learning_rate
+        if self.optimizer.scale_learning_rate_with_batch:
+            lr *= self.batch_size / REFERENCE_BATCH_SIZE
+        return lr
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or TOML configuration file into a dict.
+
+    Raises:
+        ConfigError: if the file is missing, unreadable or not a table.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the configuration file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"expected a table of keys at the top, got {type(data).__name__}")
+    return data

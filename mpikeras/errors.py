@@ -1,0 +1,71 @@
+"""Error types of mpikeras.
+
+Every error a user can cause with bad input is one of these. They subclass
+`ValueError`, so `except ValueError` keeps working, and their message names
+what was wrong, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class MPIKerasError(ValueError):
+    """Base class of the errors raised for bad user input."""
+
+
+class MDFError(MPIKerasError):
+    """An MDF file is unreadable, incomplete or inconsistent.
+
+    Args:
+        path: the file.
+        field: the HDF5 path of the offending group or dataset (`/` for the
+            file itself).
+        problem: what is wrong, in a few words.
+        expected: what the specification asks for, or `None`.
+        actual: what the file holds, or `None`.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        field: str,
+        problem: str,
+        expected: Any = None,
+        actual: Any = None,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.field = field
+        self.problem = problem
+        self.expected = expected
+        self.actual = actual
+        message = f"{self.path}: field '{field}': {problem}"
+        if expected is not None:
+            message += f"; expected {expected}"
+        if actual is not None:
+            message += f", got {actual}"
+        super().__init__(message)
+
+
+class ConfigError(MPIKerasError):
+    """A configuration value is unknown, of the wrong type or out of range.
+
+    Args:
+        key: dotted name of the offending key, for example
+            `augmentation.noise_ratio_db`.
+        problem: what is wrong.
+    """
+
+    def __init__(self, key: str, problem: str) -> None:
+        self.key = key
+        self.problem = problem
+        super().__init__(f"configuration key '{key}': {problem}")
+
+
+class PreprocessingError(MPIKerasError):
+    """A preprocessing request cannot be met by the data (band, grid step, ...)."""
+
+
+class RunDirectoryError(MPIKerasError):
+    """A run directory is missing files or holds an incompatible run."""

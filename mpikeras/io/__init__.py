@@ -1,0 +1,35 @@
+"""MDF v2 files: system matrices and measurements, read and written as OpenMPIData does."""
+
+from mpikeras.io.acquisition import Acquisition, DriveField
+from mpikeras.io.atomic import atomic_path, write_text_atomic
+from mpikeras.io.grid import Grid
+from mpikeras.io.mdf import (
+    REQUIRED_FIELDS,
+    mdf_kind,
+    missing_required_fields,
+    read_measurement,
+    read_system_matrix,
+    write_measurement,
+    write_system_matrix,
+)
+from mpikeras.io.measurement import Measurement
+from mpikeras.io.metadata import Metadata
+from mpikeras.io.system_matrix import SystemMatrix
+
+__all__ = [
+    "REQUIRED_FIELDS",
+    "Acquisition",
+    "DriveField",
+    "Grid",
+    "Measurement",
+    "Metadata",
+    "SystemMatrix",
+    "atomic_path",
+    "mdf_kind",
+    "missing_required_fields",
+    "read_measurement",
+    "read_system_matrix",
+    "write_measurement",
+    "write_system_matrix",
+    "write_text_atomic",
+]

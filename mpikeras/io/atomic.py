@@ -1,0 +1,65 @@
+"""Atomic file writing: write to a temporary file beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path that replaces `path` only if the block succeeds.
+
+    The temporary file lives in the target's directory, so the final
+    `os.replace` is atomic on POSIX: a reader (or a kill at any moment) sees
+    either the old file or the complete new one, never a half-written file
+    under the final name. On error the temporary file is removed and an
+    existing file at `path` is left untouched.
+
+    Example:
+
+    >>> with atomic_path("image.npy") as tmp:           # doctest: +SKIP
+    ...     np.save(tmp, image)
+
+    Args:
+        path: the final file name.
+        suffix: suffix of the temporary file (some writers insist on one,
+            e.g. `.keras`); defaults to the suffix of `path`. The temporary
+            name is hidden: `.<name>.tmp-<random><suffix>`.
+
+    Returns:
+        A context manager yielding the temporary `Path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix,
+        dir=path.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    # Writers such as h5py and keras want to create the file themselves.
+    tmp.unlink()
+    try:
+        yield tmp
+        with contextlib.suppress(OSError):
+            _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` atomically (see `atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
