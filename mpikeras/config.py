@@ -84,7 +84,8 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
             return tuple(_coerce(args[0], v, f"{name}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(name, f"expected {len(args)} values, got {len(value)}")
-        return tuple(_coerce(a, v, f"{name}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_coerce(a, v, f"{name}[{i}]") for i, (a, v) in pairs)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(name, f"expected true or false, got {value!r}")
@@ -166,7 +167,9 @@ class CombinationConfig(_Config):
         if self.num_voxels[0] < 1:
             raise ConfigError("num_voxels", f"must be at least 1, got {list(self.num_voxels)}")
         if self.weight_range[0] < 0:
-            raise ConfigError("weight_range", f"weights must be >= 0, got {list(self.weight_range)}")
+            raise ConfigError(
+                "weight_range", f"weights must be >= 0, got {list(self.weight_range)}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,9 +215,10 @@ class EncoderConfig(_Config):
         _check_positive("filters", self.filters)
         if len(self.kernel_sizes) != len(self.strides) or not self.kernel_sizes:
             raise ConfigError(
-                "kernel_sizes", f"needs one entry per stride; got {len(self.kernel_sizes)} "
+                "kernel_sizes",
+                f"needs one entry per stride; got {len(self.kernel_sizes)} "
                 f"kernel sizes and {len(self.strides)} strides",
-            )  # fmt: skip
+            )
         for key in ("kernel_sizes", "strides"):
             if min(getattr(self, key)) < 1:
                 raise ConfigError(key, f"entries must be positive, got {list(getattr(self, key))}")
@@ -289,11 +293,14 @@ class PretrainConfig(_Config):
             raise ConfigError("steps_per_epoch", f"must be >= 0, got {self.steps_per_epoch}")
         _check_positive("temperature", self.temperature)
         if self.jit_compile not in ("auto", "true", "false"):
-            raise ConfigError("jit_compile", f"expected 'auto', 'true' or 'false', got {self.jit_compile!r}")
+            raise ConfigError(
+                "jit_compile", f"expected 'auto', 'true' or 'false', got {self.jit_compile!r}"
+            )
         if self.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
             raise ConfigError(
                 "mixed_precision",
-                f"expected 'float32', 'mixed_bfloat16' or 'mixed_float16', got {self.mixed_precision!r}",
+                "expected 'float32', 'mixed_bfloat16' or 'mixed_float16', "
+                f"got {self.mixed_precision!r}",
             )
 
     @property
@@ -315,11 +322,17 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(str(path), f"cannot read the configuration file ({exc.strerror})") from None
+        raise ConfigError(
+            str(path), f"cannot read the configuration file ({exc.strerror})"
+        ) from None
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from None
+        raise ConfigError(
+            str(path), f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(str(path), f"expected a table of keys at the top, got {type(data).__name__}")
+        raise ConfigError(
+            str(path), f"expected a table of keys at the top, got {type(data).__name__}"
+        )
     return data

@@ -1,0 +1,64 @@
+"""The `mpikeras` command line: parses options and calls library functions.
+
+Each verb lives in its own module (`mpikeras/cli/<verb>.py`) with
+`add_parser(subparsers)` and `run(args) -> int`; nothing in the library
+imports this package. Errors caused by input print one line naming the
+problem and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from mpikeras import __version__
+from mpikeras.errors import MPIKerasError
+
+#: Verbs, in the order `--help` lists them.
+COMMANDS = (
+    "info",
+    "simulate",
+    "pretrain",
+    "train",
+    "reconstruct",
+    "evaluate",
+    "reproduce",
+    "tune",
+    "export",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to generate docs/cli.md)."""
+    parser = argparse.ArgumentParser(
+        prog="mpikeras",
+        description="Contrastive learning for Magnetic Particle Imaging (Schrank & Schulz), "
+        "with an OpenMPIData-like simulator and MDF v2 files.",
+    )
+    parser.add_argument("--version", action="version", version=f"mpikeras {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"mpikeras.cli.{name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `mpikeras` executable."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except MPIKerasError as exc:
+        print(f"mpikeras {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mpikeras {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""tf.data pipelines for the streams of `mpikeras.data.sampling`.
+
+Element index -> stateless per-element draws (parallel map, deterministic)
+-> batch (drop remainder) -> vectorised assembly per batch -> prefetch.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from mpikeras.data.augment import NUM_VIEW_UNIFORMS, tensorflow_ops
+from mpikeras.data.sampling import StreamSpec, assemble
+
+_AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _seed(spec: StreamSpec, index: tf.Tensor, salt: int) -> tf.Tensor:
+    return tf.stack([tf.constant(spec.seed, tf.int64), index * 4 + salt])
+
+
+def _draws(spec: StreamSpec, index: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Stateless draws of one element, seeded by (seed, index)."""
+    epoch = index // spec.epoch_length
+    position = (index % spec.epoch_length) % spec.pool_size
+    base = tf.random.experimental.index_shuffle(
+        position, tf.stack([tf.constant(spec.seed, tf.int64), epoch]), spec.pool_size - 1
+    )
+    if spec.kind == "recovery":
+        return {
+            "source": tf.gather(tf.constant(spec.pairs[0], tf.int64), base),
+            "target": tf.gather(tf.constant(spec.pairs[1], tf.int64), base),
+        }
+    n = spec.columns.shape[0]
+    order = tf.random.stateless_uniform([n], _seed(spec, index, 0))
+    order = tf.tensor_scatter_nd_update(order, [[base]], [2.0])
+    others = tf.argsort(order, stable=True)[: spec.max_voxels - 1]
+    draws = {
+        "indices": tf.concat([[base], tf.cast(others, tf.int64)], 0),
+        "uniforms": tf.random.stateless_uniform([2 + spec.max_voxels], _seed(spec, index, 1)),
+    }
+    if spec.kind == "contrastive":
+        v, c = spec.signal_shape
+        draws["view_uniforms"] = tf.random.stateless_uniform(
+            [2, NUM_VIEW_UNIFORMS], _seed(spec, index, 2)
+        )
+        draws["normals"] = tf.random.stateless_normal([2, v, c], _seed(spec, index, 3))
+    return draws
+
+
+def make_dataset(spec: StreamSpec, start_batch: int = 0, num_batches: int | None = None):
+    """A tf.data.Dataset of batches `start_batch`, `start_batch + 1`, ... of a stream.
+
+    Args:
+        spec: the stream.
+        start_batch: first global batch (a resumed run starts at
+            `epoch * steps_per_epoch`).
+        num_batches: number of batches, or `None` for an endless stream
+            (give `steps_per_epoch` to `fit`).
+
+    Returns:
+        The dataset.
+    """
+    ops = tensorflow_ops()
+    batch = spec.batch_size
+    stop = (start_batch + num_batches) * batch if num_batches is not None else 2**62
+    return (
+        tf.data.Dataset.range(start_batch * batch, stop)
+        .map(lambda i: _draws(spec, i), num_parallel_calls=_AUTOTUNE, deterministic=True)
+        .batch(batch, drop_remainder=True)
+        .map(lambda d: assemble(spec, d, ops), num_parallel_calls=_AUTOTUNE, deterministic=True)
+        .prefetch(_AUTOTUNE)
+    )
