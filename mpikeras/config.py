@@ -252,24 +252,58 @@ class OptimizerConfig(_Config):
                 raise ConfigError(key, f"must be in [0, 1), got {getattr(self, key)}")
 
 
+@dataclasses.dataclass(frozen=True)
+class RecoveryHeadConfig(_Config):
+    """Recovery head: Dense, ReLU, Dense, Conv1D(8, 3), ReLU, Conv1D(1) (paper section II).
+
+    `hidden_units`, the first Dense layer's width, is ours (the paper is silent).
+    """
+
+    hidden_units: int = 512
+    filters: int = 8
+    kernel_size: int = 3
+
+    def __post_init__(self) -> None:
+        for key in ("hidden_units", "filters", "kernel_size"):
+            _check_positive(key, getattr(self, key))
+
+
+@dataclasses.dataclass(frozen=True)
+class ReconstructionHeadConfig(_Config):
+    """Reconstruction head: Dense(19^2), ELU(0.1), 2 x [Conv2D(8, 3), ELU(0.1)] (paper II)."""
+
+    image_shape: tuple[int, int] = (19, 19)
+    filters: int = 8
+    kernel_size: int = 3
+    elu_alpha: float = 0.1
+
+    def __post_init__(self) -> None:
+        for key in ("filters", "kernel_size", "elu_alpha"):
+            _check_positive(key, getattr(self, key))
+        if min(self.image_shape) < 1:
+            raise ConfigError("image_shape", f"must be positive, got {list(self.image_shape)}")
+
+
 #: The paper's reference batch size, against which learning rates are scaled.
 REFERENCE_BATCH_SIZE = 32
 
 
 @dataclasses.dataclass(frozen=True)
-class PretrainConfig(_Config):
-    """Contrastive pretraining (paper section II).
+class TrainingConfig(_Config):
+    """Settings shared by pretraining and fine-tuning (paper section II).
 
     Args:
-        epochs: training epochs (1000 in the paper).
+        epochs: training epochs (1000 in the paper; the best epoch by
+            validation loss is kept).
         batch_size: samples per step (32); batches drop their remainder.
         steps_per_epoch: steps per epoch; 0 means one pass over the training
-            voxels, `ceil(train voxels / batch)`.
+            voxels (or pairs), `ceil(items / batch)`.
         temperature: NT-Xent temperature tau.
-        seed: seed of weights and of the input stream.
-        jit_compile: compile the train step (XLA / jax.jit / torch inductor
-            off); "auto" lets Keras decide.
-        mixed_precision: "float32", "mixed_bfloat16" or "mixed_float16".
+        seed: seed of weights, voxel split and input streams.
+        jit_compile: compile the train step ("auto" lets Keras decide per
+            backend, "true" or "false" force it).
+        mixed_precision: "float32", "mixed_bfloat16" (GPU) or "mixed_float16";
+            losses and logits stay float32.
     """
 
     epochs: int = 1000
@@ -310,6 +344,59 @@ class PretrainConfig(_Config):
         if self.optimizer.scale_learning_rate_with_batch:
             lr *= self.batch_size / REFERENCE_BATCH_SIZE
         return lr
+
+    @property
+    def keras_jit_compile(self) -> bool | str:
+        return {"auto": "auto", "true": True, "false": False}[self.jit_compile]
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig(TrainingConfig):
+    """Contrastive pretraining of encoder and projector with NT-Xent."""
+
+
+TASKS = ("recovery", "reconstruction")
+RECOVERY_INPUTS = ("single", "bracket")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig(TrainingConfig):
+    """Training a task head on the encoder: wo-CL (fresh encoder) or CL (pretrained).
+
+    Args:
+        task: "recovery" or "reconstruction".
+        recovery_input: "single" (the paper: one SM column) or "bracket"
+            (beyond the paper: both voxels that bracket the target in y).
+        pretrained_encoder: path of a pretrained `encoder.keras` (CL); empty
+            for an encoder trained from scratch with the head (wo-CL).
+        freeze_encoder: keep the pretrained encoder's weights fixed.
+        contrastive_weight: weight of an auxiliary NT-Xent loss on augmented
+            views of the inputs during fine-tuning (0 disables it).
+    """
+
+    task: str = "recovery"
+    recovery_input: str = "single"
+    pretrained_encoder: str = ""
+    freeze_encoder: bool = False
+    contrastive_weight: float = 0.0
+    recovery_head: RecoveryHeadConfig = dataclasses.field(default_factory=RecoveryHeadConfig)
+    reconstruction_head: ReconstructionHeadConfig = dataclasses.field(
+        default_factory=ReconstructionHeadConfig
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.task not in TASKS:
+            raise ConfigError("task", f"expected one of {list(TASKS)}, got {self.task!r}")
+        if self.recovery_input not in RECOVERY_INPUTS:
+            raise ConfigError(
+                "recovery_input",
+                f"expected one of {list(RECOVERY_INPUTS)}, got {self.recovery_input!r}",
+            )
+        if self.contrastive_weight < 0:
+            raise ConfigError("contrastive_weight", f"must be >= 0, got {self.contrastive_weight}")
+        if self.freeze_encoder and not self.pretrained_encoder:
+            raise ConfigError("freeze_encoder", "needs a pretrained_encoder to freeze")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -25,8 +25,10 @@ class StreamSpec:
 
     Args:
         kind: "contrastive" (two augmented views of a column or combination),
-            "reconstruction" (combination -> concentration image) or
-            "recovery" (column -> target column, from `pairs`).
+            "reconstruction" (combination -> concentration image),
+            "recovery" (column -> target column, `pairs` = (source, target)) or
+            "bracket" (lower and upper column -> the column between them,
+            `pairs` = (lower, target, upper)).
         columns: float32 pool signals, shape (N, V, C).
         seed: stream seed.
         batch_size: samples per batch.
@@ -34,7 +36,7 @@ class StreamSpec:
             size, or the number of pairs).
         combination: how combinations are drawn (contrastive, reconstruction).
         augmentation: view augmentations (contrastive).
-        pairs: (source, target) indices into `columns` (recovery).
+        pairs: index arrays into `columns` (recovery, bracket).
         voxel_ids: flat image index of each pool voxel (reconstruction).
         image_shape: (Ny, Nx) of the concentration image (reconstruction).
     """
@@ -51,19 +53,23 @@ class StreamSpec:
     image_shape: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("contrastive", "reconstruction", "recovery"):
+        if self.kind not in ("contrastive", "reconstruction", "recovery", "bracket"):
             raise ValueError(f"StreamSpec: unknown kind {self.kind!r}")
-        if self.kind == "recovery" and self.pairs is None:
-            raise ValueError("StreamSpec: a recovery stream needs pairs")
+        if self.is_paired and self.pairs is None:
+            raise ValueError(f"StreamSpec: a {self.kind} stream needs pairs")
         if self.kind == "reconstruction" and (self.voxel_ids is None or self.image_shape is None):
             raise ValueError("StreamSpec: a reconstruction stream needs voxel_ids and image_shape")
         if self.pool_size < 1:
             raise ValueError("StreamSpec: the sampled pool is empty")
 
     @property
+    def is_paired(self) -> bool:
+        return self.kind in ("recovery", "bracket")
+
+    @property
     def pool_size(self) -> int:
         """Number of items an epoch permutes: pairs for recovery, voxels otherwise."""
-        return len(self.pairs[0]) if self.kind == "recovery" else self.columns.shape[0]
+        return len(self.pairs[0]) if self.is_paired else self.columns.shape[0]
 
     @property
     def max_voxels(self) -> int:
@@ -105,10 +111,14 @@ def assemble(spec: StreamSpec, draws: dict[str, Any], ops: ArrayOps = NUMPY_OPS)
         contrastive: `{"view_a": (B, V, C), "view_b": (B, V, C)}` (x only, so
         Keras never mistakes the pair for (x, y)); reconstruction:
         `(signal (B, V, C), image (B, Ny, Nx, 1))`; recovery:
-        `(source (B, V, C), target (B, V, C))`.
+        `(source (B, V, C), target (B, V, C))`; bracket:
+        `({"lower": (B, V, C), "upper": (B, V, C)}, target (B, V, C))`.
     """
-    if spec.kind == "recovery":
-        return ops.take(spec.columns, draws["source"]), ops.take(spec.columns, draws["target"])
+    if spec.is_paired:
+        signals = [ops.take(spec.columns, ops.take(p, draws["pair"])) for p in spec.pairs]
+        if spec.kind == "recovery":
+            return signals[0], signals[1]
+        return {"lower": signals[0], "upper": signals[2]}, signals[1]
     weights = ops.float32(combination_weights(spec, draws["uniforms"], ops))  # (B, n)
     gathered = ops.take(spec.columns, draws["indices"])  # (B, n, V, C)
     signal = ops.sum1(gathered * weights[:, :, None, None])
@@ -143,8 +153,8 @@ def numpy_draws(spec: StreamSpec, index: int, permutation: np.ndarray) -> dict[s
     """The random draws of element `index` from a generator seeded by (seed, index)."""
     rng = np.random.default_rng([spec.seed, index])
     base = int(permutation[(index % spec.epoch_length) % spec.pool_size])
-    if spec.kind == "recovery":
-        return {"source": spec.pairs[0][base], "target": spec.pairs[1][base]}
+    if spec.is_paired:
+        return {"pair": np.int64(base)}
     order = rng.random(spec.columns.shape[0])
     order[base] = 2.0  # the base voxel sorts last, so the others differ from it
     others = np.argsort(order, kind="stable")[: spec.max_voxels - 1]

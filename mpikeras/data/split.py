@@ -40,13 +40,3 @@ class VoxelSplit:
             )
         order = np.random.default_rng([seed, 0x5B1]).permutation(num_voxels)
         return cls(train=np.sort(order[num_val:]), validation=np.sort(order[:num_val]))
-
-    def pairs(self, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Split (source, target) voxel pairs: training pairs have both voxels in `train`.
-
-        Returns:
-            Boolean masks `(train_pairs, validation_pairs)`; a validation pair
-            has at least one validation voxel. Pairs in neither are none.
-        """
-        in_train = np.isin(source, self.train) & np.isin(target, self.train)
-        return in_train, ~in_train

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mpikeras._compat import tensorflow_available
 from mpikeras.config import AugmentationConfig, CombinationConfig
 from mpikeras.data.sampling import StreamSpec, assemble, epoch_permutation, numpy_draws
 from mpikeras.data.split import VoxelSplit
@@ -48,6 +49,7 @@ class Streams:
             "x": self.train,
             "validation_data": self.validation,
             "steps_per_epoch": self.steps_per_epoch,
+            "shuffle": False,  # the streams shuffle themselves, per epoch
         }
 
 
@@ -59,12 +61,7 @@ def resolve_pipeline(pipeline: str = "auto") -> str:
     """
     if pipeline not in PIPELINES:
         raise PreprocessingError(f"pipeline must be one of {PIPELINES}, got {pipeline!r}")
-    try:
-        import tensorflow  # noqa: F401
-
-        has_tf = True
-    except ImportError:
-        has_tf = False
+    has_tf = tensorflow_available()
     if pipeline == "tf" and not has_tf:
         raise PreprocessingError("pipeline='tf' needs TensorFlow, which is not installed")
     if pipeline == "auto":
@@ -217,6 +214,7 @@ def recovery_streams(
     split: VoxelSplit,
     *,
     dy: int = 1,
+    bracket: bool = False,
     batch_size: int = 32,
     seed: int = 0,
     steps_per_epoch: int = 0,
@@ -225,11 +223,14 @@ def recovery_streams(
 ) -> Streams:
     """Pairs of an SM column and its neighbour `dy` voxels further in y.
 
-    Training pairs have both voxels in `split.train`; every other pair
-    (at least one validation voxel) is validation data, each pair once.
+    With `bracket`, inputs are the voxels `dy` below and above the target
+    instead (beyond the paper; see `BracketRecovery`). Training pairs have
+    all their voxels in `split.train`; every other pair (with a validation
+    voxel) is validation data, each pair once.
 
     Returns:
-        `Streams` of `(source (B, V, C), target (B, V, C))`; arguments as in
+        `Streams` of `(source (B, V, C), target (B, V, C))`, or with
+        `bracket` of `({"lower", "upper"}, target)`; other arguments as in
         `contrastive_streams`.
 
     Raises:
@@ -238,8 +239,13 @@ def recovery_streams(
     _check_batch(batch_size)
     pipeline = resolve_pipeline(pipeline)
     ny, nx = signals.shape_yx
-    source, target = y_neighbour_pairs(ny, nx, dy)
-    train_mask, val_mask = split.pairs(source, target)
+    if bracket:
+        lower, upper = y_neighbour_pairs(ny, nx, 2 * dy)
+        pairs = (lower, lower + dy * nx, upper)
+    else:
+        pairs = y_neighbour_pairs(ny, nx, dy)
+    train_mask = np.logical_and.reduce([np.isin(p, split.train) for p in pairs])
+    val_mask = ~train_mask
     if not train_mask.any() or not val_mask.any():
         raise PreprocessingError(
             f"the voxel split leaves {int(train_mask.sum())} training and {int(val_mask.sum())} "
@@ -247,13 +253,17 @@ def recovery_streams(
         )
     flat = signals.flat
     steps = _steps(steps_per_epoch, int(train_mask.sum()), batch_size)
+    kind = "bracket" if bracket else "recovery"
     train = StreamSpec(
-        kind="recovery",
+        kind=kind,
         columns=flat,
         seed=seed,
         batch_size=batch_size,
         epoch_length=steps * batch_size,
-        pairs=(source[train_mask], target[train_mask]),
+        pairs=tuple(p[train_mask] for p in pairs),
     )
-    validation = (flat[source[val_mask]], flat[target[val_mask]])
+    val_pairs = tuple(p[val_mask] for p in pairs)
+    validation = assemble(
+        dataclasses.replace(train, pairs=val_pairs), {"pair": np.arange(val_pairs[0].size)}
+    )
     return Streams(_train_stream(train, start_epoch * steps, pipeline), validation, steps, pipeline)

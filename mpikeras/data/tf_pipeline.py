@@ -25,11 +25,8 @@ def _draws(spec: StreamSpec, index: tf.Tensor) -> dict[str, tf.Tensor]:
     base = tf.random.experimental.index_shuffle(
         position, tf.stack([tf.constant(spec.seed, tf.int64), epoch]), spec.pool_size - 1
     )
-    if spec.kind == "recovery":
-        return {
-            "source": tf.gather(tf.constant(spec.pairs[0], tf.int64), base),
-            "target": tf.gather(tf.constant(spec.pairs[1], tf.int64), base),
-        }
+    if spec.is_paired:
+        return {"pair": base}
     n = spec.columns.shape[0]
     order = tf.random.stateless_uniform([n], _seed(spec, index, 0))
     order = tf.tensor_scatter_nd_update(order, [[base]], [2.0])

@@ -1,0 +1,206 @@
+"""Task heads on the shared encoder: SM recovery and direct reconstruction.
+
+Functional-model subclasses in the keras-hub task style: each takes an
+encoder instance (pretrained or fresh) and builds its head on it, so the
+same encoder serves both tasks. The normalisation scale of the training
+data travels in each model's config (`normalization_scale`), so a saved
+model knows the unit of its inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from mpikeras.config import ReconstructionHeadConfig, RecoveryHeadConfig
+
+_RECOVERY = RecoveryHeadConfig()
+_RECONSTRUCTION = ReconstructionHeadConfig()
+
+
+def _signal_shape(encoder: keras.Model) -> tuple[int, int]:
+    shape = tuple(encoder.inputs[0].shape[1:])
+    if len(shape) != 2 or None in shape:
+        raise ValueError(f"the encoder must take (samples, channels) inputs; it takes {shape}")
+    return shape
+
+
+class _Head(keras.Model):
+    """Shared config handling: the encoder is serialised with the head."""
+
+    def get_config(self) -> dict:
+        return {
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "normalization_scale": self.normalization_scale,
+            "name": self.name,
+            "trainable": self.trainable,
+            **self._head_config,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+def _recovery_decoder(features, signal_shape, hidden_units, filters, kernel_size):
+    samples, channels = signal_shape
+    x = keras.layers.Dense(hidden_units, name="head_dense_1")(features)
+    x = keras.layers.ReLU(name="head_relu_1")(x)
+    x = keras.layers.Dense(samples * channels, name="head_dense_2")(x)
+    x = keras.layers.Reshape((samples, channels), name="head_reshape")(x)
+    x = keras.layers.Conv1D(filters, kernel_size, padding="same", name="head_conv_1")(x)
+    x = keras.layers.ReLU(name="head_relu_2")(x)
+    return keras.layers.Conv1D(channels, 1, name="head_conv_2", dtype="float32")(x)
+
+
+@keras.saving.register_keras_serializable(package="mpikeras")
+class SignalRecovery(_Head):
+    """Predict the signal of the neighbouring voxel in y from one SM column.
+
+    Paper section II: encoder, then Dense, ReLU, Dense, reshape to the signal,
+    Conv1D(8, kernel 3), ReLU, Conv1D(kernel 1) back to the input channels.
+    Convolutions use "same" padding so the output has the input's shape
+    (the paper does not say). Trained with MSE.
+
+    Example:
+
+    >>> model = SignalRecovery(Encoder(input_shape=(1632, 2)))   # doctest: +SKIP
+    >>> model.compile(optimizer="adam", loss="mse")             # doctest: +SKIP
+
+    Args:
+        encoder: the (pretrained or fresh) encoder, input (V, C).
+        hidden_units: width of the first Dense layer.
+        filters: filters of the first Conv1D.
+        kernel_size: kernel of the first Conv1D.
+        normalization_scale: scale the training signals were divided by.
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        hidden_units: int = _RECOVERY.hidden_units,
+        filters: int = _RECOVERY.filters,
+        kernel_size: int = _RECOVERY.kernel_size,
+        normalization_scale: float | None = None,
+        **kwargs,
+    ) -> None:
+        # === Functional model ===
+        signal_shape = _signal_shape(encoder)
+        inputs = keras.Input(shape=signal_shape, name="signal")
+        outputs = _recovery_decoder(
+            encoder(inputs), signal_shape, hidden_units, filters, kernel_size
+        )
+        kwargs.setdefault("name", "signal_recovery")
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.encoder = encoder
+        self.normalization_scale = normalization_scale
+        self._head_config = {
+            "hidden_units": hidden_units,
+            "filters": filters,
+            "kernel_size": kernel_size,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mpikeras")
+class BracketRecovery(_Head):
+    """Predict a voxel's signal from the two measured voxels that bracket it in y.
+
+    Beyond the paper: the shared encoder reads the lower and the upper
+    neighbour, their features are concatenated and decoded by the recovery
+    head into a correction that is added to the linear interpolation
+    `(lower + upper) / 2`, so the model starts from the interpolation
+    baseline and learns what it misses.
+
+    Inputs are a dict `{"lower": (B, V, C), "upper": (B, V, C)}`.
+
+    Args:
+        encoder: the shared encoder.
+        hidden_units, filters, kernel_size: as in `SignalRecovery`.
+        normalization_scale: scale the training signals were divided by.
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        hidden_units: int = _RECOVERY.hidden_units,
+        filters: int = _RECOVERY.filters,
+        kernel_size: int = _RECOVERY.kernel_size,
+        normalization_scale: float | None = None,
+        **kwargs,
+    ) -> None:
+        # === Functional model ===
+        signal_shape = _signal_shape(encoder)
+        lower = keras.Input(shape=signal_shape, name="lower")
+        upper = keras.Input(shape=signal_shape, name="upper")
+        features = keras.layers.Concatenate(name="bracket_features")(
+            [encoder(lower), encoder(upper)]
+        )
+        correction = _recovery_decoder(features, signal_shape, hidden_units, filters, kernel_size)
+        interpolation = keras.layers.Average(name="linear_interpolation", dtype="float32")(
+            [lower, upper]
+        )
+        outputs = keras.layers.Add(name="prediction", dtype="float32")([interpolation, correction])
+        kwargs.setdefault("name", "bracket_recovery")
+        super().__init__(inputs={"lower": lower, "upper": upper}, outputs=outputs, **kwargs)
+        # === Config ===
+        self.encoder = encoder
+        self.normalization_scale = normalization_scale
+        self._head_config = {
+            "hidden_units": hidden_units,
+            "filters": filters,
+            "kernel_size": kernel_size,
+        }
+
+
+@keras.saving.register_keras_serializable(package="mpikeras")
+class DirectReconstruction(_Head):
+    """Reconstruct a concentration image directly from a voltage signal.
+
+    Paper section II: encoder, Dense(Ny * Nx), ELU(0.1), reshape to
+    (Ny, Nx), 2 x [Conv2D(8, kernel 3), ELU(0.1)]. Choices where the paper
+    is silent: "same" padding, and a final linear 1 x 1 Conv2D to one
+    concentration channel. Trained with MSE against the concentration
+    image (in units of the delta sample's concentration).
+
+    Args:
+        encoder: the (pretrained or fresh) encoder, input (V, C).
+        image_shape: (Ny, Nx) of the output image, (19, 19) in the paper.
+        filters: filters of the two Conv2D layers.
+        kernel_size: their kernel size.
+        elu_alpha: ELU alpha.
+        normalization_scale: scale the training signals were divided by.
+    """
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        image_shape: tuple[int, int] = _RECONSTRUCTION.image_shape,
+        filters: int = _RECONSTRUCTION.filters,
+        kernel_size: int = _RECONSTRUCTION.kernel_size,
+        elu_alpha: float = _RECONSTRUCTION.elu_alpha,
+        normalization_scale: float | None = None,
+        **kwargs,
+    ) -> None:
+        # === Functional model ===
+        ny, nx = (int(n) for n in image_shape)
+        inputs = keras.Input(shape=_signal_shape(encoder), name="signal")
+        x = keras.layers.Dense(ny * nx, name="head_dense")(encoder(inputs))
+        x = keras.layers.ELU(elu_alpha, name="head_elu_0")(x)
+        x = keras.layers.Reshape((ny, nx, 1), name="head_reshape")(x)
+        for i in (1, 2):
+            x = keras.layers.Conv2D(filters, kernel_size, padding="same", name=f"head_conv_{i}")(x)
+            x = keras.layers.ELU(elu_alpha, name=f"head_elu_{i}")(x)
+        outputs = keras.layers.Conv2D(1, 1, name="concentration", dtype="float32")(x)
+        kwargs.setdefault("name", "direct_reconstruction")
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # === Config ===
+        self.encoder = encoder
+        self.normalization_scale = normalization_scale
+        self._head_config = {
+            "image_shape": (ny, nx),
+            "filters": filters,
+            "kernel_size": kernel_size,
+            "elu_alpha": elu_alpha,
+        }

@@ -1,0 +1,172 @@
+"""Training the recovery and reconstruction heads, wo-CL or CL (paper section II)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+
+from mpikeras.config import FinetuneConfig
+from mpikeras.data.streams import reconstruction_streams, recovery_streams
+from mpikeras.errors import RunDirectoryError
+from mpikeras.models.encoder import Encoder
+from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
+from mpikeras.preprocessing.normalization import Normalization
+from mpikeras.training.run_directory import RunDirectory
+from mpikeras.training.runner import fit_resumable
+from mpikeras.training.session import (
+    NORMALIZATION,
+    configure,
+    load_normalization,
+    prepare_data,
+    save_normalization,
+)
+
+MODEL = "model.keras"
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What `finetune` produced.
+
+    Args:
+        model: the model of the best epoch (lowest validation loss).
+        history: per-epoch metrics.
+        run_dir: the run directory.
+    """
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    run_dir: Path
+
+
+def load_encoder(path: str | Path) -> tuple[keras.Model, Normalization | None]:
+    """A pretrained encoder and the normalisation stored beside it (if any).
+
+    Raises:
+        RunDirectoryError: if the file is missing or not a Keras model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirectoryError(f"{path}: pretrained encoder not found")
+    try:
+        encoder = keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, OSError, TypeError) as exc:
+        raise RunDirectoryError(f"{path}: not a loadable Keras model ({exc})") from None
+    beside = path.parent / NORMALIZATION
+    return encoder, load_normalization(path.parent) if beside.exists() else None
+
+
+def build_head_model(
+    config: FinetuneConfig,
+    signal_shape: tuple[int, int],
+    normalization: Normalization,
+    encoder: keras.Model | None = None,
+) -> keras.Model:
+    """The compiled task model: the configured head on a fresh or given encoder.
+
+    Args:
+        config: task, head sizes, optimizer.
+        signal_shape: (V, C) of the inputs.
+        normalization: the scale of the training data (stored in the model).
+        encoder: a pretrained encoder (CL); a fresh one is built if `None`.
+
+    Returns:
+        A `SignalRecovery`, `BracketRecovery` or `DirectReconstruction`,
+        compiled with Adam and MSE.
+    """
+    if encoder is None:
+        encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
+    elif tuple(encoder.inputs[0].shape[1:]) != tuple(signal_shape):
+        raise RunDirectoryError(
+            f"the pretrained encoder takes inputs {tuple(encoder.inputs[0].shape[1:])}, "
+            f"the data has {tuple(signal_shape)} (samples, channels)"
+        )
+    encoder.trainable = not config.freeze_encoder
+    scale = normalization.scale
+    if config.task == "reconstruction":
+        head = config.reconstruction_head
+        model = DirectReconstruction(
+            encoder, head.image_shape, head.filters, head.kernel_size, head.elu_alpha, scale
+        )
+    else:
+        head = config.recovery_head
+        cls = BracketRecovery if config.recovery_input == "bracket" else SignalRecovery
+        model = cls(encoder, head.hidden_units, head.filters, head.kernel_size, scale)
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
+        ),
+        loss="mse",
+        jit_compile=config.keras_jit_compile,
+    )
+    return model
+
+
+def finetune(
+    config: FinetuneConfig,
+    run_dir: str | Path,
+    *,
+    pipeline: str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: str | int = "auto",
+) -> FinetuneResult:
+    """Train a recovery or reconstruction model; resumable like `pretrain`.
+
+    wo-CL when `config.pretrained_encoder` is empty (encoder trained from
+    scratch with the head); CL otherwise (the pretrained encoder is
+    fine-tuned, or kept fixed with `freeze_encoder`). Writes `model.keras`
+    (best epoch), `config.json`, `normalization.json`, checkpoints, history
+    and logs into `run_dir`.
+
+    Example:
+
+    >>> cfg = FinetuneConfig(task="recovery", pretrained_encoder="runs/pre/encoder.keras")
+    >>> result = finetune(cfg, "runs/recovery-cl")       # doctest: +SKIP
+
+    Returns:
+        A `FinetuneResult`.
+    """
+    directory = RunDirectory(run_dir)
+    directory.bind_config(config.to_dict())
+    configure(config)
+    encoder, normalization = None, None
+    if config.pretrained_encoder:
+        encoder, normalization = load_encoder(config.pretrained_encoder)
+    data = prepare_data(config.data, config.seed, normalization)
+    save_normalization(directory.path, data.normalization)
+    signal_shape = data.signals.signals.shape[2:]
+
+    def make_streams(start_epoch: int):
+        common = {
+            "batch_size": config.batch_size,
+            "seed": config.seed,
+            "steps_per_epoch": config.steps_per_epoch,
+            "start_epoch": start_epoch,
+            "pipeline": pipeline,
+        }
+        if config.task == "reconstruction":
+            return reconstruction_streams(
+                data.signals, data.split, combination=config.combination, **common
+            )
+        bracket = config.recovery_input == "bracket"
+        return recovery_streams(data.signals, data.split, bracket=bracket, **common)
+
+    def save_model(model: keras.Model, epoch: int) -> None:
+        directory.save_model(model, MODEL)
+
+    model, history = fit_resumable(
+        directory,
+        lambda: build_head_model(config, signal_shape, data.normalization, encoder),
+        make_streams,
+        config.epochs,
+        on_best=save_model,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    if not directory.file(MODEL).exists():
+        save_model(model, config.epochs)
+    best = keras.saving.load_model(directory.file(MODEL), safe_mode=True)
+    return FinetuneResult(best, history, directory.path)

@@ -1,0 +1,129 @@
+"""Contrastive pretraining of the encoder (paper section II)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+
+from mpikeras.config import PretrainConfig
+from mpikeras.data.streams import contrastive_streams
+from mpikeras.models.encoder import Encoder
+from mpikeras.models.projector import ProjectionHead
+from mpikeras.models.simclr import SimCLR
+from mpikeras.training.run_directory import RunDirectory
+from mpikeras.training.runner import fit_resumable
+from mpikeras.training.session import configure, prepare_data, save_normalization
+
+ENCODER = "encoder.keras"
+
+
+@dataclasses.dataclass
+class PretrainResult:
+    """What `pretrain` produced.
+
+    Args:
+        encoder: the encoder of the best epoch (lowest validation loss).
+        model: the SimCLR model after the last epoch.
+        history: per-epoch metrics.
+        run_dir: the run directory.
+    """
+
+    encoder: keras.Model
+    model: keras.Model
+    history: dict[str, list[float]]
+    run_dir: Path
+
+
+def build_simclr(config: PretrainConfig, signal_shape: tuple[int, int]) -> SimCLR:
+    """A compiled SimCLR model with the configured encoder, projector and Adam.
+
+    Example:
+
+    >>> model = build_simclr(PretrainConfig(), (1632, 2))   # doctest: +SKIP
+    >>> model.fit(streams.train, steps_per_epoch=10)         # doctest: +SKIP
+    """
+    encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
+    projector = ProjectionHead.from_projector_config(config.projector)
+    model = SimCLR(encoder, projector, temperature=config.temperature)
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
+        ),
+        jit_compile=config.keras_jit_compile,
+    )
+    return model
+
+
+def pretrain(
+    config: PretrainConfig,
+    run_dir: str | Path,
+    *,
+    pipeline: str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: str | int = "auto",
+) -> PretrainResult:
+    """Pretrain encoder and projector with NT-Xent; resumable.
+
+    Writes into `run_dir`: `config.json`, `normalization.json`,
+    `encoder.keras` (best epoch), checkpoints, history and TensorBoard logs
+    (see `RunDirectory`). Rerunning with the same configuration resumes
+    after the last completed epoch.
+
+    Example:
+
+    >>> result = pretrain(PretrainConfig(epochs=5), "runs/pretrain")  # doctest: +SKIP
+    >>> result.encoder.output_shape
+    (None, 3840)
+
+    Args:
+        config: the run's configuration.
+        run_dir: output directory.
+        pipeline: "auto", "tf" (tf.data) or "python" (PyDataset).
+        callbacks: extra Keras callbacks.
+        verbose: `fit`'s verbosity.
+
+    Returns:
+        A `PretrainResult`.
+
+    Raises:
+        RunDirectoryError: if `run_dir` holds a run with another configuration.
+    """
+    directory = RunDirectory(run_dir)
+    directory.bind_config(config.to_dict())
+    configure(config)
+    data = prepare_data(config.data, config.seed)
+    save_normalization(directory.path, data.normalization)
+    signal_shape = data.signals.signals.shape[2:]
+
+    def make_streams(start_epoch: int):
+        return contrastive_streams(
+            data.signals,
+            data.split,
+            batch_size=config.batch_size,
+            augmentation=config.augmentation,
+            combination=config.combination,
+            seed=config.seed,
+            steps_per_epoch=config.steps_per_epoch,
+            start_epoch=start_epoch,
+            pipeline=pipeline,
+        )
+
+    def save_encoder(model: keras.Model, epoch: int) -> None:
+        directory.save_model(model.encoder, ENCODER)
+
+    model, history = fit_resumable(
+        directory,
+        lambda: build_simclr(config, signal_shape),
+        make_streams,
+        config.epochs,
+        on_best=save_encoder,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    if not directory.file(ENCODER).exists():
+        save_encoder(model, config.epochs)
+    encoder = keras.saving.load_model(directory.file(ENCODER), safe_mode=True)
+    return PretrainResult(encoder, model, history, directory.path)

@@ -1,0 +1,83 @@
+"""Setting up a training process: precision, seeds, determinism, data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+
+from mpikeras.config import DataConfig, TrainingConfig
+from mpikeras.data.sources import load_system_matrix
+from mpikeras.data.split import VoxelSplit
+from mpikeras.errors import RunDirectoryError
+from mpikeras.preprocessing.normalization import Normalization
+from mpikeras.preprocessing.signals import VoxelSignals, voxel_signals
+
+NORMALIZATION = "normalization.json"
+
+
+def configure(config: TrainingConfig, deterministic: bool = True) -> None:
+    """Global Keras state for a run: dtype policy, seeds, deterministic ops.
+
+    Args:
+        config: the run's configuration (`mixed_precision`, `seed`).
+        deterministic: ask the backend for deterministic kernels, so that on
+            the CPU the same seed reproduces the same weights.
+    """
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainingData:
+    """Normalised voxel signals of the training SM, their scale and the voxel split."""
+
+    signals: VoxelSignals
+    normalization: Normalization
+    split: VoxelSplit
+
+
+def prepare_data(
+    data: DataConfig, seed: int, normalization: Normalization | None = None
+) -> TrainingData:
+    """Load, band-pass and normalise the training SM, and split its voxels 80:20.
+
+    Args:
+        data: source, band, channels and validation share.
+        seed: seed of the voxel split.
+        normalization: a scale to re-use (for example the pretraining run's);
+            fitted on this SM (half its peak, paper section II) if `None`.
+
+    Returns:
+        The `TrainingData`.
+    """
+    sm = load_system_matrix(data.source, seed=data.seed)
+    signals = voxel_signals(sm, band_hz=data.band_hz, channels=data.channels)
+    normalization = normalization or Normalization.fit(signals.signals)
+    split = VoxelSplit.random(signals.num_voxels, data.validation_fraction, seed=seed)
+    return TrainingData(signals.normalized(normalization), normalization, split)
+
+
+def save_normalization(run_dir: Path, normalization: Normalization) -> None:
+    from mpikeras.io.atomic import write_text_atomic
+
+    write_text_atomic(Path(run_dir) / NORMALIZATION, json.dumps(normalization.to_dict()) + "\n")
+
+
+def load_normalization(run_dir: Path) -> Normalization:
+    """The normalisation stored in a run directory.
+
+    Raises:
+        RunDirectoryError: if it is missing or unreadable.
+    """
+    path = Path(run_dir) / NORMALIZATION
+    try:
+        return Normalization.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RunDirectoryError(f"{path}: missing or unreadable normalisation ({exc})") from None
