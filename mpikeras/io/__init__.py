@@ -14,6 +14,7 @@ from mpikeras.io.mdf import (
 )
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
+from mpikeras.io.summary import format_summary, summarize
 from mpikeras.io.system_matrix import SystemMatrix
 
 __all__ = [
@@ -25,10 +26,12 @@ __all__ = [
     "Metadata",
     "SystemMatrix",
     "atomic_path",
+    "format_summary",
     "mdf_kind",
     "missing_required_fields",
     "read_measurement",
     "read_system_matrix",
+    "summarize",
     "write_measurement",
     "write_system_matrix",
     "write_text_atomic",

@@ -36,7 +36,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.tmp-", suffix=path.suffix if suffix is None else suffix,
+        prefix=f".{path.name}.tmp-",
+        suffix=path.suffix if suffix is None else suffix,
         dir=path.parent,
     )
     os.close(fd)
@@ -48,6 +49,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(OSError):
             _fsync(tmp)
         os.replace(tmp, path)
+        with contextlib.suppress(OSError):
+            _fsync_directory(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -58,8 +61,17 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _fsync_directory(directory: Path) -> None:
+    # Makes the rename itself durable (POSIX); not possible on every platform.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to `path` atomically (see `atomic_path`)."""
+    """Write `text` to `path` atomically as UTF-8 (see `atomic_path`)."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")

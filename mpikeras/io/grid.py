@@ -38,10 +38,10 @@ class Grid:
         object.__setattr__(self, "center_m", tuple(float(c) for c in self.center_m))
         if len(self.size) != 3 or min(self.size) < 1:
             raise ValueError(f"Grid: size must be 3 positive integers, got {self.size}")
-        if len(self.fov_m) != 3 or min(self.fov_m) <= 0:
-            raise ValueError(f"Grid: fov_m must be 3 positive lengths, got {self.fov_m}")
-        if len(self.center_m) != 3:
-            raise ValueError(f"Grid: center_m must have 3 entries, got {self.center_m}")
+        if len(self.fov_m) != 3 or not all(np.isfinite(f) and f > 0 for f in self.fov_m):
+            raise ValueError(f"Grid: fov_m must be 3 positive finite lengths, got {self.fov_m}")
+        if len(self.center_m) != 3 or not all(np.isfinite(c) for c in self.center_m):
+            raise ValueError(f"Grid: center_m must be 3 finite coordinates, got {self.center_m}")
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -88,8 +88,18 @@ class Grid:
 
         The new grid keeps the voxel centres it selects, so its field of view
         is `n * step * voxel` and its centre shifts with the offset.
+
+        Raises:
+            ValueError: if a step is below 1 or an offset leaves no voxel.
         """
         nx, ny, nz = self.size
+        if step_x < 1 or step_y < 1:
+            raise ValueError(f"Grid.subsample: steps must be >= 1, got ({step_x}, {step_y})")
+        if not (0 <= offset_x < nx and 0 <= offset_y < ny):
+            raise ValueError(
+                f"Grid.subsample: offsets must be in 0..{nx - 1} (x) and 0..{ny - 1} (y), "
+                f"got ({offset_x}, {offset_y})"
+            )
         xs = self.axis_m(0)[offset_x::step_x]
         ys = self.axis_m(1)[offset_y::step_y]
         dx, dy, _ = self.voxel_size_m

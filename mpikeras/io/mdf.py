@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
+import numbers
 import os
 import uuid
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from mpikeras.errors import MDFError
+from mpikeras.errors import ConfigError, MDFError
 from mpikeras.io.acquisition import Acquisition, DriveField
 from mpikeras.io.atomic import atomic_path
 from mpikeras.io.grid import Grid
@@ -61,6 +63,18 @@ REQUIRED_FIELDS = (
     "/measurement/isSpectralLeakageCorrected", "/measurement/isTransferFunctionCorrected",
 )  # fmt: skip
 
+#: Fields mpikeras needs in a calibration (system-matrix) file.
+CALIBRATION_FIELDS = (
+    "/calibration/method", "/calibration/size", "/calibration/fieldOfView",
+    "/calibration/fieldOfViewCenter",
+)  # fmt: skip
+
+_DATA = "/measurement/data"
+# Errors h5py raises on damaged files (HDF5 errors surface as OSError, KeyError,
+# RuntimeError or ValueError depending on where the library fails).
+_H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+_COMPLEX_FIELD_NAMES = (("r", "i"), ("real", "imag"), ("re", "im"))
+
 
 # --------------------------------------------------------------------------- reading
 
@@ -78,25 +92,36 @@ class _Reader:
     def has(self, field: str) -> bool:
         try:
             return field in self.f
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise self.error(field, f"unreadable ({exc})") from None
+        except _H5_ERRORS as exc:
+            raise self.error(field, f"unreadable, the file may be damaged ({exc})") from None
+
+    def _get(self, field: str) -> h5py.Group | h5py.Dataset:
+        try:
+            return self.f[field]
+        except _H5_ERRORS as exc:
+            raise self.error(field, f"unreadable, the file may be damaged ({exc})") from None
 
     def dataset(self, field: str) -> h5py.Dataset:
-        parent = field.rsplit("/", 1)[0] or "/"
-        if not self.has(parent):
-            raise self.error(parent, "missing group", "the group required by MDF v2")
+        """The dataset at `field`, naming the first missing group if any."""
+        parts = field.strip("/").split("/")
+        for depth in range(1, len(parts)):
+            group = "/" + "/".join(parts[:depth])
+            if not self.has(group):
+                raise self.error(group, "missing group", "the group MDF v2 requires", "nothing")
+            if not isinstance(self._get(group), h5py.Group):
+                raise self.error(group, "not a group", "an HDF5 group", "a dataset")
         if not self.has(field):
-            raise self.error(field, "missing dataset", "the dataset required by MDF v2")
-        obj = self.f[field]
+            raise self.error(field, "missing dataset", "the dataset MDF v2 requires", "nothing")
+        obj = self._get(field)
         if not isinstance(obj, h5py.Dataset):
-            raise self.error(field, "is a group, not a dataset")
+            raise self.error(field, "not a dataset", "an HDF5 dataset", "a group")
         return obj
 
     def read(self, field: str) -> np.ndarray:
         ds = self.dataset(field)
         try:
             return np.asarray(ds[()])
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+        except _H5_ERRORS as exc:
             raise self.error(field, f"unreadable, the file may be truncated ({exc})") from None
 
     def number(self, field: str, kind: str = "f", default: Any = None) -> Any:
@@ -116,90 +141,73 @@ class _Reader:
         return int(value) if kind == "i" else float(value)
 
     def flag(self, field: str, default: bool | None = None) -> bool:
-        return bool(self.number(field, "i", None if default is None else int(default)))
+        value = self.number(field, "i", None if default is None else int(default))
+        if value not in (0, 1):
+            raise self.error(field, "not a flag", "0 or 1", value)
+        return bool(value)
 
     def string(self, field: str, default: str | None = None) -> str:
         if default is not None and not self.has(field):
             return default
         value = self.read(field)
-        if value.dtype.kind == "O" or value.dtype.kind in ("S", "U"):
+        if value.dtype.kind in ("O", "S", "U"):
             item = value.reshape(-1)[0] if value.size else b""
             return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
         raise self.error(field, "wrong dtype", "a string", str(value.dtype))
 
-    def array(self, field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    def array(
+        self, field: str, shape: tuple[int, ...] | None = None, finite: bool = True
+    ) -> np.ndarray:
+        """A numeric (or complex) array, optionally of `shape` and checked finite."""
         value = self.read(field)
-        if value.dtype.kind not in ("i", "u", "f", "c", "V"):
+        if value.dtype.kind not in ("i", "u", "f", "c", "V", "b"):
             raise self.error(field, "wrong dtype", "numbers", str(value.dtype))
         if value.dtype.kind == "V":
-            value = self._compound_to_complex(field, value)
+            value = self.compound_to_complex(field, value)
         if shape is not None and value.size != int(np.prod(shape)):
             raise self.error(field, "wrong shape", shape, value.shape)
+        if finite and value.dtype.kind in ("f", "c") and not np.isfinite(value).all():
+            bad = int((~np.isfinite(value)).sum())
+            raise self.error(field, "not finite", "finite numbers", f"{bad} NaN or Inf values")
         return value if shape is None else value.reshape(shape)
 
-    def _compound_to_complex(self, field: str, value: np.ndarray) -> np.ndarray:
+    def compound_to_complex(self, field: str, value: np.ndarray) -> np.ndarray:
         names = value.dtype.names or ()
-        pairs = [("r", "i"), ("real", "imag"), ("re", "im")]
-        for re_name, im_name in pairs:
+        for re_name, im_name in _COMPLEX_FIELD_NAMES:
             if re_name in names and im_name in names:
-                out = value[re_name].astype(np.float64) + 1j * value[im_name].astype(np.float64)
-                return out.astype(np.complex128)
+                dtype = np.result_type(value.dtype[re_name], value.dtype[im_name], np.complex64)
+                out = np.empty(value.shape, dtype=dtype)
+                out.real = value[re_name]
+                out.imag = value[im_name]
+                return out
         raise self.error(field, "unsupported compound dtype", "complex {r, i}", str(value.dtype))
-
-    def complex_data(self, field: str, fourier: bool) -> np.ndarray:
-        """Read `/measurement/data`-like data, returning complex or real float."""
-        ds = self.dataset(field)
-        if ds.dtype.kind not in ("i", "u", "f", "c", "V"):
-            raise self.error(field, "wrong dtype", "a number type or complex {r, i}", ds.dtype)
-        try:
-            raw = ds[()]
-        except (OSError, RuntimeError, TypeError, ValueError) as exc:
-            raise self.error(field, f"unreadable, the file may be truncated ({exc})") from None
-        if raw.dtype.kind == "V":
-            data = self._compound_to_complex(field, raw)
-        elif raw.dtype.kind == "c":
-            data = raw
-        elif fourier:
-            if raw.ndim < 1 or raw.shape[-1] != 2:
-                raise self.error(
-                    field, "Fourier data without complex type",
-                    "complex {r, i} or a trailing axis of length 2", f"{raw.dtype} {raw.shape}",
-                )  # fmt: skip
-            data = raw[..., 0].astype(np.float64) + 1j * raw[..., 1].astype(np.float64)
-        else:
-            data = raw.astype(np.float64)
-        bad = ~np.isfinite(data)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise self.error(
-                field, f"{int(bad.sum())} non-finite values (NaN or Inf), first at index {first}",
-                "finite numbers",
-            )  # fmt: skip
-        return data
 
 
 def _open(path: str | os.PathLike) -> tuple[Path, h5py.File]:
     path = Path(path)
-    if not path.exists():
-        raise MDFError(path, "/", "file does not exist")
-    if path.is_dir():
-        raise MDFError(path, "/", "is a directory", "an MDF (HDF5) file")
-    size = path.stat().st_size
-    if size == 0:
-        raise MDFError(path, "/", "file is empty", "an MDF (HDF5) file", "0 bytes")
+    try:
+        if not path.exists():
+            raise MDFError(path, "/", "file does not exist", "an MDF (HDF5) file", "no such file")
+        if path.is_dir():
+            raise MDFError(path, "/", "is a directory", "an MDF (HDF5) file", "a directory")
+        size = path.stat().st_size
+        if size == 0:
+            raise MDFError(path, "/", "file is empty", "an MDF (HDF5) file", "0 bytes")
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise MDFError(path, "/", f"cannot read the file ({exc.strerror or exc})") from None
     try:
         is_hdf5 = h5py.is_hdf5(path)
     except OSError:
         is_hdf5 = False
     if not is_hdf5:
-        with open(path, "rb") as fh:
-            head = fh.read(8)
         raise MDFError(
             path, "/", "not an HDF5 file", "the HDF5 signature b'\\x89HDF\\r\\n\\x1a\\n'", head
         )
     try:
         f = h5py.File(path, "r")
-    except (OSError, RuntimeError) as exc:
+    except _H5_ERRORS as exc:
         raise MDFError(path, "/", f"truncated or corrupted HDF5 file ({exc})") from None
     return path, f
 
@@ -209,23 +217,36 @@ def _read_acquisition(r: _Reader) -> Acquisition:
     num_df = r.number(d + "numChannels", "i")
     if num_df < 1:
         raise r.error(d + "numChannels", "out of range", "at least 1", num_df)
+    base_frequency = r.number(d + "baseFrequency")
+    if base_frequency <= 0:
+        raise r.error(d + "baseFrequency", "out of range", "a positive frequency in Hz",
+                      base_frequency)  # fmt: skip
     dividers = r.array(d + "divider")
     if dividers.size < num_df or dividers.size % num_df:
         raise r.error(d + "divider", "wrong shape", f"D x F with D = {num_df}", dividers.shape)
     num_freq_df = dividers.size // num_df
+    dividers = dividers.reshape(num_df, num_freq_df)[:, 0]
+    if (
+        dividers.dtype.kind == "c"
+        or (dividers <= 0).any()
+        or (dividers != np.round(dividers)).any()
+    ):
+        raise r.error(d + "divider", "out of range", "positive integers", dividers.tolist())
 
-    def per_channel(field: str, value: np.ndarray) -> np.ndarray:
+    def per_channel(field: str) -> np.ndarray:
         # `strength` and `phase` are J x D x F: keep the first period and frequency.
-        if value.size % (num_df * num_freq_df):
-            raise r.error(field, "wrong shape", f"J x {num_df} x {num_freq_df}", value.shape)
+        value = r.array(field)
+        if value.dtype.kind == "c" or value.size == 0 or value.size % (num_df * num_freq_df):
+            raise r.error(field, "wrong shape or type", f"J x {num_df} x {num_freq_df} real",
+                          f"{value.dtype} {value.shape}")  # fmt: skip
         return value.reshape(-1, num_df, num_freq_df)[0, :, 0]
 
-    waveform = r.string(d + "waveform") if r.has(d + "waveform") else "sine"
+    waveform = r.string(d + "waveform", default="sine")
     drivefield = DriveField(
-        base_frequency_hz=r.number(d + "baseFrequency"),
-        dividers=tuple(int(v) for v in dividers.reshape(num_df, num_freq_df)[:, 0]),
-        strength_tesla=tuple(float(v) for v in per_channel(d + "strength", r.array(d + "strength"))),
-        phase_rad=tuple(float(v) for v in per_channel(d + "phase", r.array(d + "phase"))),
+        base_frequency_hz=base_frequency,
+        dividers=tuple(int(v) for v in dividers),
+        strength_tesla=tuple(float(v) for v in per_channel(d + "strength")),
+        phase_rad=tuple(float(v) for v in per_channel(d + "phase")),
         waveform=waveform,
     )
     rx = "/acquisition/receiver/"
@@ -241,20 +262,27 @@ def _read_acquisition(r: _Reader) -> Acquisition:
     gradient = np.diag([-1.0, -1.0, 2.0])
     if r.has("/acquisition/gradient"):
         g = r.array("/acquisition/gradient")
+        if g.dtype.kind == "c":
+            raise r.error("/acquisition/gradient", "wrong dtype", "real numbers", str(g.dtype))
         if g.size == 3:
             gradient = np.diag(g.reshape(3))
-        elif g.size % 9 == 0:
+        elif g.size and g.size % 9 == 0:
             gradient = g.reshape(-1, 3, 3)[0]
         else:
             raise r.error("/acquisition/gradient", "wrong shape", "J x Y x 3 x 3 or 3", g.shape)
     transfer_function = None
     num_freq = num_samples // 2 + 1
-    if r.has(rx + "transferFunction"):
-        tf = r.array(rx + "transferFunction")
-        if tf.dtype.kind != "c" and tf.shape[-1:] == (2,):
+    field = rx + "transferFunction"
+    if r.has(field):
+        tf = r.array(field)
+        if (
+            tf.dtype.kind != "c"
+            and tf.shape[-1:] == (2,)
+            and tf.size == 2 * num_channels * num_freq
+        ):
             tf = tf[..., 0] + 1j * tf[..., 1]
         if tf.size != num_channels * num_freq:
-            raise r.error(rx + "transferFunction", "wrong shape", (num_channels, num_freq), tf.shape)
+            raise r.error(field, "wrong shape", (num_channels, num_freq), tf.shape)
         transfer_function = tf.reshape(num_channels, num_freq).astype(np.complex128)
     return Acquisition(
         drivefield=drivefield,
@@ -276,6 +304,8 @@ def _read_metadata(r: _Reader) -> Metadata:
         if not r.has(field):
             return default
         value = r.array(field)
+        if value.dtype.kind == "c":
+            raise r.error(field, "wrong dtype", "a real number", str(value.dtype))
         return float(value.reshape(-1)[0]) if value.size else default
 
     return Metadata(
@@ -310,8 +340,19 @@ def _check_version(r: _Reader) -> None:
 def mdf_kind(path: str | os.PathLike) -> str:
     """'calibration' if the file holds a system matrix, else 'measurement'.
 
+    Example:
+
+    >>> mdf_kind("calibration_19.mdf")  # doctest: +SKIP
+    'calibration'
+
+    Args:
+        path: the MDF file.
+
+    Returns:
+        "calibration" when `/calibration/method` exists, else "measurement".
+
     Raises:
-        MDFError: if the file is not a readable MDF file.
+        MDFError: if the file is not a readable MDF v2 file.
     """
     path, f = _open(path)
     with f:
@@ -320,14 +361,213 @@ def mdf_kind(path: str | os.PathLike) -> str:
         return "calibration" if r.has("/calibration/method") else "measurement"
 
 
-def _frames_layout(r: _Reader, data: np.ndarray, fast_frame_axis: bool) -> np.ndarray:
-    """Bring `/measurement/data` into (N, J, C, K-or-V) order."""
-    if data.ndim != 4:
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """How `/measurement/data` is laid out, read from its shape and the flags.
+
+    `complex_kind` is "complex" (an HDF5 compound h5py maps to complex),
+    "compound" (a compound with other field names), "trailing" (float data
+    with a trailing axis of length 2) or "real" (time-domain samples).
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    fourier: bool
+    fast_frame_axis: bool
+    complex_kind: str
+    num_frames: int
+    num_periods: int
+    num_channels: int
+    num_points: int  # K (Fourier) or V (time domain)
+
+    @property
+    def complex_layout(self) -> str:
+        return {
+            "complex": "HDF5 compound {r, i}",
+            "compound": "HDF5 compound",
+            "trailing": "float with a trailing axis of length 2",
+            "real": "real samples",
+        }[self.complex_kind]
+
+
+def _data_layout(r: _Reader) -> _Layout:
+    """Validate the flags and the shape and dtype of `/measurement/data` (no data read)."""
+    fourier = r.flag("/measurement/isFourierTransformed")
+    fast_field = "/measurement/isFastFrameAxis"
+    if not r.has(fast_field) and r.has("/measurement/isTransposed"):
+        fast_field = "/measurement/isTransposed"  # its name in early MDF 2.0 files
+    fast = r.flag(fast_field, default=False)
+    if r.flag("/measurement/isFrequencySelection", default=False):
+        raise r.error("/measurement/isFrequencySelection",
+                      "frequency-selected data is not supported", 0, 1)  # fmt: skip
+    if r.flag("/measurement/isSparsityTransformed", default=False):
+        raise r.error("/measurement/isSparsityTransformed",
+                      "sparsity-transformed data is not supported", 0, 1)  # fmt: skip
+    ds = r.dataset(_DATA)
+    dtype = ds.dtype
+    shape = tuple(int(n) for n in ds.shape)
+    if dtype.kind == "c":
+        kind = "complex"
+    elif dtype.kind == "V":
+        names = dtype.names or ()
+        if not any(a in names and b in names for a, b in _COMPLEX_FIELD_NAMES):
+            raise r.error(_DATA, "unsupported compound dtype", "complex {r, i}", str(dtype))
+        kind = "compound"
+    elif dtype.kind in ("i", "u", "f"):
+        kind = "trailing" if fourier else "real"
+    else:
+        raise r.error(_DATA, "wrong dtype", "numbers or complex {r, i}", str(dtype))
+    if not fourier and kind != "real":
+        raise r.error(_DATA, "complex data in the time domain (isFourierTransformed = 0)",
+                      "real samples", str(dtype))  # fmt: skip
+    axes = "J x C x K x N (isFastFrameAxis = 1)" if fast else "N x J x C x K"
+    if not fourier:
+        axes = axes.replace("K", "V")
+    if kind == "trailing":
+        if len(shape) != 5 or shape[-1] != 2:
+            raise r.error(
+                _DATA, "Fourier-domain data without a complex type",
+                f"complex {{r, i}} {axes}, or float {axes} x 2", f"{dtype} {shape}",
+            )  # fmt: skip
+        core = shape[:-1]
+    else:
+        core = shape
+    if len(core) != 4:
+        raise r.error(_DATA, "wrong number of dimensions", f"4 ({axes})", shape)
+    if fast:
+        num_periods, num_channels, num_points, num_frames = core
+    else:
+        num_frames, num_periods, num_channels, num_points = core
+    if min(core) < 1:
+        raise r.error(_DATA, "empty axis", f"{axes}, each at least 1", shape)
+    return _Layout(
+        shape=shape, dtype=str(dtype), fourier=fourier, fast_frame_axis=fast, complex_kind=kind,
+        num_frames=num_frames, num_periods=num_periods, num_channels=num_channels,
+        num_points=num_points,
+    )  # fmt: skip
+
+
+def _check_layout(r: _Reader, layout: _Layout, acq: Acquisition) -> None:
+    """Check the data axes against the receiver and the declared frame and period counts."""
+    if layout.num_channels != acq.num_receive_channels:
         raise r.error(
-            "/measurement/data", "wrong number of dimensions",
-            "4 (N x J x C x V, or J x C x K x N with isFastFrameAxis)", data.shape,
+            _DATA, "channel axis (C) disagrees with /acquisition/receiver/numChannels",
+            acq.num_receive_channels, layout.num_channels,
         )  # fmt: skip
-    return np.moveaxis(data, 3, 0) if fast_frame_axis else data
+    if layout.fourier:
+        expected, what = acq.num_frequencies, "K = numSamplingPoints // 2 + 1"
+    else:
+        expected, what = acq.num_sampling_points, "V = numSamplingPoints"
+    if layout.num_points != expected:
+        raise r.error(_DATA, f"sample axis disagrees with {what}", expected, layout.num_points)
+    if r.has("/acquisition/numFrames"):
+        declared = r.number("/acquisition/numFrames", "i")
+        if declared != layout.num_frames:
+            raise r.error(
+                "/acquisition/numFrames", "disagrees with the frame axis (N) of /measurement/data",
+                layout.num_frames, declared,
+            )  # fmt: skip
+    if r.has("/acquisition/numPeriodsPerFrame"):
+        declared = r.number("/acquisition/numPeriodsPerFrame", "i")
+        if declared != layout.num_periods:
+            raise r.error(
+                "/acquisition/numPeriodsPerFrame",
+                "disagrees with the period axis (J) of /measurement/data",
+                layout.num_periods, declared,
+            )  # fmt: skip
+
+
+def _read_frames(r: _Reader, layout: _Layout, frames: np.ndarray | None = None) -> np.ndarray:
+    """Frames of `/measurement/data` as (n, J, C, K-or-V), complex or real.
+
+    Only the requested frames are read from disk (a hyperslab along the frame
+    axis), so one slice of a large 3D system matrix costs one slice of memory.
+
+    Args:
+        frames: 0-based frame indices in file order; all frames when `None`.
+    """
+    ds = r.dataset(_DATA)
+    if frames is None:
+        selection: slice | list[int] = slice(None)
+        inverse = None
+        count = layout.num_frames
+    else:
+        frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+        unique, inverse = np.unique(frames, return_inverse=True)
+        count = unique.size
+        if count and unique[-1] - unique[0] + 1 == count:
+            selection = slice(int(unique[0]), int(unique[-1]) + 1)
+        else:
+            selection = unique.tolist()
+    if count == 0:
+        dtype = np.float64 if layout.complex_kind == "real" else np.complex64
+        return np.zeros((0, layout.num_periods, layout.num_channels, layout.num_points), dtype)
+    if layout.fast_frame_axis:
+        index = (slice(None), slice(None), slice(None), selection)
+    else:
+        index = (selection,)
+    try:
+        raw = ds[index]
+    except _H5_ERRORS as exc:
+        raise r.error(_DATA, f"unreadable, the file may be truncated ({exc})") from None
+    if layout.complex_kind == "compound":
+        data = r.compound_to_complex(_DATA, raw)
+    elif layout.complex_kind == "trailing":
+        data = np.empty(raw.shape[:-1], dtype=np.result_type(raw.dtype, np.complex64))
+        data.real = raw[..., 0]
+        data.imag = raw[..., 1]
+    elif layout.complex_kind == "real":
+        data = raw.astype(np.result_type(raw.dtype, np.float32), copy=False)
+    else:
+        data = raw
+    bad = ~np.isfinite(data)
+    if bad.any():
+        first = [int(i) for i in np.argwhere(bad)[0]]
+        axis = 3 if layout.fast_frame_axis else 0
+        if frames is not None:
+            first[axis] = int(unique[first[axis]])  # back to the frame index in the file
+        raise r.error(
+            _DATA, "non-finite values (NaN or Inf)", "finite numbers",
+            f"{int(bad.sum())} non-finite values, the first at h5py index {tuple(first)}",
+        )  # fmt: skip
+    if layout.fast_frame_axis:
+        data = np.moveaxis(data, 3, 0)  # J x C x K x N -> N x J x C x K
+    if inverse is not None and not np.array_equal(inverse, np.arange(count)):
+        data = data[inverse]
+    return data
+
+
+def _apply_conversion(
+    r: _Reader, frames: np.ndarray, fourier: bool, num_samples: int
+) -> np.ndarray:
+    """Apply `dataConversionFactor` (C x 2: `a * data + b`, MDF receiver group).
+
+    Args:
+        frames: (n, J, C, K-or-V) data.
+        fourier: whether `frames` are rfft spectra of `num_samples` samples.
+        num_samples: V.
+    """
+    field = "/measurement/dataConversionFactor"
+    if not r.has(field):
+        field = "/acquisition/receiver/dataConversionFactor"
+        if not r.has(field):
+            return frames
+    factor = r.array(field)
+    c = frames.shape[2]
+    if factor.dtype.kind == "c" or factor.size != 2 * c:
+        raise r.error(field, "wrong shape or type", f"real C x 2 = ({c}, 2)",
+                      f"{factor.dtype} {factor.shape}")  # fmt: skip
+    factor = factor.astype(np.float64).reshape(c, 2)
+    scale, offset = factor[:, 0], factor[:, 1]
+    if (scale == 1.0).all() and (offset == 0.0).all():
+        return frames
+    out = frames * scale[:, None]
+    if fourier:
+        # A time-domain offset b is b * V in the unnormalised DC bin only.
+        out[..., 0] += offset * num_samples
+    else:
+        out = out + offset[:, None]
+    return out.astype(frames.dtype, copy=False)
 
 
 def _background_mask(r: _Reader, num_frames: int) -> np.ndarray:
@@ -336,159 +576,251 @@ def _background_mask(r: _Reader, num_frames: int) -> np.ndarray:
         return np.zeros(num_frames, dtype=bool)
     mask = r.array(field)
     if mask.dtype.kind not in ("i", "u", "b"):
-        raise r.error(field, "wrong dtype", "Int8", str(mask.dtype))
+        raise r.error(field, "wrong dtype", "Int8 (0 or 1 per frame)", str(mask.dtype))
     if mask.size != num_frames:
         raise r.error(field, "wrong length", f"{num_frames} (one per frame)", mask.size)
-    return mask.reshape(-1).astype(bool)
+    mask = mask.reshape(-1)
+    if not np.isin(mask, (0, 1)).all():
+        raise r.error(field, "not a flag", "0 or 1 per frame", np.unique(mask).tolist())
+    return mask.astype(bool)
 
 
-def _check_data_axes(r: _Reader, frames: np.ndarray, acq: Acquisition, fourier: bool) -> None:
-    _, _, c, kv = frames.shape
-    if c != acq.num_receive_channels:
-        raise r.error(
-            "/measurement/data", "channel axis disagrees with /acquisition/receiver/numChannels",
-            acq.num_receive_channels, c,
+def _acquisition_order(r: _Reader, num_frames: int) -> np.ndarray:
+    """Acquisition position (0-based) of each stored frame (`framePermutation`, 1-based)."""
+    field = "/measurement/framePermutation"
+    if not r.flag("/measurement/isFramePermutation", default=False) or not r.has(field):
+        return np.arange(num_frames)
+    perm = r.array(field)
+    if perm.dtype.kind not in ("i", "u") or perm.size != num_frames:
+        raise r.error(field, "wrong shape or type", f"{num_frames} integers",
+                      f"{perm.dtype} {perm.shape}")  # fmt: skip
+    perm = perm.reshape(-1).astype(np.int64)
+    if not np.array_equal(np.sort(perm), np.arange(1, num_frames + 1)):
+        raise r.error(field, "not a permutation", f"each of 1..{num_frames} once (1-based)",
+                      f"values {perm.min()}..{perm.max()}")  # fmt: skip
+    return perm - 1
+
+
+def _subtract_background(
+    fg: np.ndarray, fg_pos: np.ndarray, bg: np.ndarray, bg_pos: np.ndarray, num_frames: int
+) -> np.ndarray:
+    """Background-correct foreground frames, in place where possible.
+
+    MPIFiles' correction: each contiguous block of background frames (in
+    acquisition order) is replaced by its mean, and every foreground frame
+    subtracts the block means linearly interpolated at its acquisition time,
+    `alpha = pos / (N - 1) * (E - 1)` in background-frame units. With one
+    block (all background frames together, as in files with the background
+    at the end) this is the mean of the background frames.
+
+    Args:
+        fg: (M, ...) foreground frames.
+        fg_pos: acquisition positions (0-based) of the foreground frames.
+        bg: (E, ...) background frames, E >= 1.
+        bg_pos: acquisition positions of the background frames.
+        num_frames: N, all frames.
+    """
+    order = np.argsort(bg_pos, kind="stable")
+    bg, bg_pos = bg[order], bg_pos[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(bg_pos) != 1])
+    if starts.size == 1:
+        fg -= bg.mean(axis=0, dtype=np.complex128 if bg.dtype.kind == "c" else np.float64)
+        return fg
+    ends = np.r_[starts[1:], bg.shape[0]]
+    block_means = np.empty_like(bg, dtype=np.result_type(bg.dtype, np.complex64))
+    for start, end in zip(starts, ends, strict=True):
+        block_means[start:end] = bg[start:end].mean(axis=0)
+    e = bg.shape[0]
+    alpha = fg_pos.astype(np.float64) / max(num_frames - 1, 1) * (e - 1)
+    low = np.clip(np.floor(alpha).astype(np.int64), 0, e - 2)
+    weight = (alpha - low).reshape(-1, *([1] * (fg.ndim - 1)))
+    for start in range(0, fg.shape[0], 4096):
+        part = slice(start, start + 4096)
+        w = weight[part]
+        fg[part] -= (1.0 - w) * block_means[low[part]] + w * block_means[low[part] + 1]
+    return fg
+
+
+def _read_grid(r: _Reader) -> Grid:
+    size = r.array("/calibration/size")
+    if size.size != 3 or size.dtype.kind not in ("i", "u") or (size < 1).any():
+        raise r.error("/calibration/size", "wrong shape or type", "3 positive integers (x, y, z)",
+                      f"{size.dtype} {size.tolist()}")  # fmt: skip
+    fov = r.array("/calibration/fieldOfView", shape=(3,))
+    if fov.dtype.kind == "c" or (fov <= 0).any():
+        raise r.error("/calibration/fieldOfView", "out of range", "3 positive lengths in m",
+                      fov.tolist())  # fmt: skip
+    center = np.zeros(3)
+    if r.has("/calibration/fieldOfViewCenter"):
+        center = r.array("/calibration/fieldOfViewCenter", shape=(3,))
+        if center.dtype.kind == "c":
+            raise r.error("/calibration/fieldOfViewCenter", "wrong dtype", "3 real numbers in m",
+                          str(center.dtype))  # fmt: skip
+    return Grid(
+        size=tuple(int(s) for s in size.reshape(3)),
+        fov_m=tuple(float(v) for v in fov),
+        center_m=tuple(float(v) for v in center),
+    )
+
+
+def _voxel_sequence(grid: Grid, order: str) -> np.ndarray:
+    """Position of each voxel in the foreground frame sequence, shape (Nz, Ny, Nx).
+
+    `order[0]` is the fastest axis (MDF `/calibration/order`, "xyz" by default).
+    """
+    counts = dict(zip("xyz", grid.size, strict=True))
+    slow_first = order[::-1]
+    seq = np.arange(grid.num_voxels).reshape([counts[a] for a in slow_first])
+    return np.transpose(seq, [slow_first.index(a) for a in "zyx"])
+
+
+def _z_index(path: Path, z_slice: int | str | None, nz: int) -> int | None:
+    if z_slice is None:
+        return None
+    if isinstance(z_slice, str):
+        if z_slice == "central":
+            return nz // 2
+        index = None
+    elif isinstance(z_slice, numbers.Integral) and not isinstance(z_slice, bool | np.bool_):
+        index = int(z_slice)
+    else:
+        index = None
+    if index is None or not 0 <= index < nz:
+        raise MDFError(
+            path, "/calibration/size", f"z_slice does not select one of the {nz} z slices",
+            f"None, 'central' or an index in 0..{nz - 1}", repr(z_slice),
         )  # fmt: skip
-    expected = acq.num_frequencies if fourier else acq.num_sampling_points
-    what = "K = numSamplingPoints // 2 + 1" if fourier else "V = numSamplingPoints"
-    if kv != expected:
-        raise r.error("/measurement/data", f"sample axis disagrees with {what}", expected, kv)
-
-
-def _apply_conversion(r: _Reader, frames: np.ndarray) -> np.ndarray:
-    field = "/measurement/dataConversionFactor"
-    if not r.has(field):
-        field = "/acquisition/receiver/dataConversionFactor"
-        if not r.has(field):
-            return frames
-    factor = r.array(field).astype(np.float64)
-    c = frames.shape[2]
-    if factor.size != 2 * c:
-        raise r.error(field, "wrong shape", (c, 2), factor.shape)
-    factor = factor.reshape(c, 2)
-    return frames * factor[:, 0][:, None] + factor[:, 1][:, None]
+    return index
 
 
 def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None) -> SystemMatrix:
     """Read a system-matrix (calibration) MDF file.
 
-    Foreground frames are background-corrected (mean of the background
-    frames subtracted) when `/measurement/isBackgroundCorrected` is 0.
+    Foreground frames are background-corrected when
+    `/measurement/isBackgroundCorrected` is 0, as MPIFiles.jl does: the mean
+    of each block of background frames, interpolated at the acquisition time
+    of the frame (the plain mean when the background frames form one block).
+    Periods of a frame are averaged. With `z_slice`, only that slice's frames
+    are read from disk.
 
     Example:
 
     >>> sm = read_system_matrix("calibration_19.mdf", z_slice="central")  # doctest: +SKIP
+    >>> sm.spectra.shape                     # (C, K, 1, Ny, Nx)
+    (3, 817, 1, 19, 19)
 
     Args:
         path: the MDF file.
-        z_slice: `None` for the whole grid, an index, or "central" for slice
-            Nz // 2 (the paper's slice 10 of 19 and 18 of 37, 0-based 9/18).
+        z_slice: `None` for the whole grid, a 0-based index, or "central" for
+            slice Nz // 2 (the paper's slice 10 of 19 and 18 of 37, 0-based 9/18).
 
     Returns:
         The `SystemMatrix`.
 
     Raises:
         MDFError: naming the file and field for any missing, malformed or
-            inconsistent content, or when the file is a measurement.
+            inconsistent content, when the file is a measurement, or when
+            `z_slice` selects no slice.
     """
     path, f = _open(path)
     with f:
         r = _Reader(path, f)
         _check_version(r)
-        if not r.has("/calibration") or not r.has("/calibration/method"):
+        if not r.has("/calibration/method"):
             raise r.error(
                 "/calibration/method", "missing: this is a measurement file, not a system matrix",
-                "a calibration file (with /calibration/method)",
+                "a calibration file (with /calibration/method)", "a file without it",
             )  # fmt: skip
+        method = r.string("/calibration/method")
         acq = _read_acquisition(r)
-        fourier = r.flag("/measurement/isFourierTransformed")
-        fast = r.flag("/measurement/isFastFrameAxis", default=False)
-        if r.flag("/measurement/isFrequencySelection", default=False):
-            raise r.error(
-                "/measurement/isFrequencySelection", "frequency-selected data is not supported",
-                0, 1,
-            )  # fmt: skip
-        frames = _frames_layout(r, r.complex_data("/measurement/data", fourier), fast)
-        _check_data_axes(r, frames, acq, fourier)
-        frames = _apply_conversion(r, frames)
-        if not fourier:
-            frames = np.fft.rfft(frames, axis=-1)
-        num_frames = frames.shape[0]
-        if r.has("/acquisition/numFrames"):
-            declared = r.number("/acquisition/numFrames", "i")
-            if declared != num_frames:
-                raise r.error(
-                    "/acquisition/numFrames", "disagrees with the frame axis of /measurement/data",
-                    num_frames, declared,
-                )  # fmt: skip
-        bg_mask = _background_mask(r, num_frames)
-        size = r.array("/calibration/size")
-        if size.size != 3 or size.dtype.kind not in ("i", "u") or (size < 1).any():
-            raise r.error("/calibration/size", "wrong shape or type", "3 positive integers",
-                          f"{size.dtype} {size.tolist()}")  # fmt: skip
-        fov = r.array("/calibration/fieldOfView", shape=(3,)).astype(np.float64)
-        if (fov <= 0).any():
-            raise r.error("/calibration/fieldOfView", "out of range", "3 positive lengths in m",
-                          fov.tolist())  # fmt: skip
-        center = (
-            r.array("/calibration/fieldOfViewCenter", shape=(3,)).astype(np.float64)
-            if r.has("/calibration/fieldOfViewCenter") else np.zeros(3)
-        )  # fmt: skip
-        grid = Grid(size=tuple(int(s) for s in size.reshape(3)), fov_m=tuple(fov),
-                    center_m=tuple(center))  # fmt: skip
+        layout = _data_layout(r)
+        _check_layout(r, layout, acq)
+        bg_mask = _background_mask(r, layout.num_frames)
+        grid = _read_grid(r)
         order = r.string("/calibration/order", default="xyz")
         if sorted(order) != ["x", "y", "z"]:
             raise r.error("/calibration/order", "not a permutation of 'xyz'", "'xyz'", repr(order))
-        fg = frames[~bg_mask]
-        bg = frames[bg_mask]
-        if fg.shape[0] != grid.num_voxels:
+        fg_idx = np.flatnonzero(~bg_mask)
+        bg_idx = np.flatnonzero(bg_mask)
+        if fg_idx.size != grid.num_voxels:
             raise r.error(
                 "/calibration/size",
                 "number of voxels disagrees with the foreground frames of /measurement/data",
-                f"{fg.shape[0]} (= foreground frames)",
+                f"{fg_idx.size} voxels (= foreground frames)",
                 f"{grid.num_voxels} ({' x '.join(map(str, grid.size))})",
-            )
-        if fg.shape[1] != 1:
-            fg = fg.mean(axis=1, keepdims=True)
-            bg = bg.mean(axis=1, keepdims=True)
-        fg = fg[:, 0]  # (O, C, K)
-        bg = bg[:, 0]  # (E, C, K)
+            )  # fmt: skip
+        seq = _voxel_sequence(grid, order)  # (Nz, Ny, Nx)
+        index = _z_index(path, z_slice, grid.size[2])
+        if index is not None:
+            seq = seq[index : index + 1]
+            grid = grid.z_slice(index)
+        fg_sel = fg_idx[seq.reshape(-1)]
+        fg = _read_frames(r, layout, fg_sel)
+        bg = _read_frames(r, layout, bg_idx)
+        fg = _apply_conversion(r, fg, layout.fourier, acq.num_sampling_points)
+        bg = _apply_conversion(r, bg, layout.fourier, acq.num_sampling_points)
+        if not layout.fourier:
+            fg = np.fft.rfft(fg, axis=-1)
+            bg = np.fft.rfft(bg, axis=-1)
+        # Average the J periods of each frame: (n, J, C, K) -> (n, C, K).
+        fg = fg.mean(axis=1) if fg.shape[1] > 1 else fg[:, 0].copy()
+        bg = bg.mean(axis=1) if bg.shape[1] > 1 else bg[:, 0]
         corrected = r.flag("/measurement/isBackgroundCorrected", default=False)
         if not corrected and bg.shape[0] > 0:
-            fg = fg - bg.mean(axis=0)
-        # Frames are ordered with order[0] fastest: reshape slowest-first.
-        counts = dict(zip("xyz", grid.size, strict=True))
-        slow_first = order[::-1]
-        fg = fg.reshape(*(counts[a] for a in slow_first), *fg.shape[1:])
-        fg = np.transpose(fg, [slow_first.index(a) for a in "zyx"] + [3, 4])  # (Nz,Ny,Nx,C,K)
-        spectra = np.ascontiguousarray(np.transpose(fg, (3, 4, 0, 1, 2)))  # (C,K,Nz,Ny,Nx)
+            position = _acquisition_order(r, layout.num_frames)
+            fg = _subtract_background(fg, position[fg_sel], bg, position[bg_idx],
+                                      layout.num_frames)  # fmt: skip
+        nz, ny, nx = grid.shape
+        c, k = fg.shape[1:]
+        spectra = np.transpose(fg.reshape(nz, ny, nx, c, k), (3, 4, 0, 1, 2))  # (C,K,Nz,Ny,Nx)
         delta = None
         if r.has("/calibration/deltaSampleSize"):
-            delta = tuple(float(v) for v in r.array("/calibration/deltaSampleSize", shape=(3,)))
+            delta = r.array("/calibration/deltaSampleSize", shape=(3,))
+            if delta.dtype.kind == "c" or (delta <= 0).any():
+                raise r.error("/calibration/deltaSampleSize", "out of range",
+                              "3 positive lengths in m", delta.tolist())  # fmt: skip
+            delta = tuple(float(v) for v in delta)
         snr = None
         if r.has("/calibration/snr"):
-            snr_raw = r.array("/calibration/snr")
-            c, k = spectra.shape[:2]
-            if snr_raw.size % (c * k):
+            snr_raw = r.array("/calibration/snr", finite=False)
+            if snr_raw.size == 0 or snr_raw.size % (c * k):
                 raise r.error("/calibration/snr", "wrong shape", f"J x {c} x {k}", snr_raw.shape)
             snr = np.abs(snr_raw.reshape(-1, c, k)[0]).astype(np.float64)
-        sm = SystemMatrix(
-            spectra=spectra.astype(np.complex64),
+        return SystemMatrix(
+            spectra=np.ascontiguousarray(spectra, dtype=np.complex64),
             grid=grid,
             acquisition=acq,
-            background=np.ascontiguousarray(np.transpose(bg, (1, 2, 0))).astype(np.complex64),
+            background=np.ascontiguousarray(np.transpose(bg, (1, 2, 0)), dtype=np.complex64),
             delta_sample_size_m=delta,
             snr=snr,
             metadata=_read_metadata(r),
-            method=r.string("/calibration/method"),
+            method=method,
         )
-    if z_slice is None:
-        return sm
-    nz = sm.grid.size[2]
-    index = nz // 2 if z_slice == "central" else z_slice
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < nz:
-        raise MDFError(path, "/calibration/size", "z slice out of range", f"0..{nz - 1}", z_slice)
-    return sm.z_slice(index)
+
+
+def _read_ground_truth(r: _Reader) -> tuple[np.ndarray, Grid] | None:
+    g = "/_groundTruth/"
+    if not r.has(g + "concentration"):
+        return None
+    conc = r.array(g + "concentration")
+    if conc.dtype.kind == "c":
+        raise r.error(g + "concentration", "wrong dtype", "real numbers in mol/L", str(conc.dtype))
+    size = r.array(g + "size", shape=(3,))
+    if size.dtype.kind not in ("i", "u") or (size < 1).any():
+        raise r.error(g + "size", "wrong type", "3 positive integers (x, y, z)",
+                      f"{size.dtype} {size.tolist()}")  # fmt: skip
+    fov = r.array(g + "fieldOfView", shape=(3,))
+    if fov.dtype.kind == "c" or (fov <= 0).any():
+        raise r.error(g + "fieldOfView", "out of range", "3 positive lengths in m", fov.tolist())
+    center = r.array(g + "fieldOfViewCenter", shape=(3,))
+    grid = Grid(
+        size=tuple(int(v) for v in size),
+        fov_m=tuple(float(v) for v in fov),
+        center_m=tuple(float(v) for v in center.real),
+    )
+    if conc.size != grid.num_voxels:
+        raise r.error(g + "concentration", "wrong shape", f"{grid.shape} (Nz, Ny, Nx)", conc.shape)
+    return conc.astype(np.float64).reshape(grid.shape), grid
 
 
 def read_measurement(path: str | os.PathLike) -> Measurement:
@@ -503,8 +835,8 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
         path: the MDF file.
 
     Returns:
-        The `Measurement`, with the simulated ground truth where the file has
-        one (`/_groundTruth`, an mpikeras extension).
+        The `Measurement` in the time domain, with the simulated ground truth
+        where the file has one (`/_groundTruth`, an mpikeras extension).
 
     Raises:
         MDFError: naming the file and field for any missing, malformed or
@@ -518,138 +850,230 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
             raise r.error(
                 "/calibration/method",
                 "present: this is a system matrix (calibration) file, not a measurement",
-                "a measurement file (without /calibration/method)",
-            )
-        acq = _read_acquisition(r)
-        fourier = r.flag("/measurement/isFourierTransformed")
-        fast = r.flag("/measurement/isFastFrameAxis", default=False)
-        if r.flag("/measurement/isFrequencySelection", default=False):
-            raise r.error(
-                "/measurement/isFrequencySelection", "frequency-selected data is not supported",
-                0, 1,
+                "a measurement file (without /calibration/method)", "a calibration file",
             )  # fmt: skip
-        frames = _frames_layout(r, r.complex_data("/measurement/data", fourier), fast)
-        _check_data_axes(r, frames, acq, fourier)
-        frames = _apply_conversion(r, frames)
-        if fourier:
-            frames = np.fft.irfft(frames, n=acq.num_sampling_points, axis=-1)
-        if r.has("/acquisition/numFrames"):
-            declared = r.number("/acquisition/numFrames", "i")
-            if declared != frames.shape[0]:
-                raise r.error(
-                    "/acquisition/numFrames", "disagrees with the frame axis of /measurement/data",
-                    frames.shape[0], declared,
-                )  # fmt: skip
-        bg_mask = _background_mask(r, frames.shape[0])
+        acq = _read_acquisition(r)
+        layout = _data_layout(r)
+        _check_layout(r, layout, acq)
+        bg_mask = _background_mask(r, layout.num_frames)
         if bg_mask.all():
-            raise r.error("/measurement/isBackgroundFrame", "every frame is a background frame",
-                          "at least one foreground frame")  # fmt: skip
-        truth = None
-        if r.has("/_groundTruth/concentration"):
-            conc = r.array("/_groundTruth/concentration").astype(np.float64)
-            gsize = r.array("/_groundTruth/size", shape=(3,))
-            grid = Grid(
-                size=tuple(int(v) for v in gsize),
-                fov_m=tuple(float(v) for v in r.array("/_groundTruth/fieldOfView", shape=(3,))),
-                center_m=tuple(
-                    float(v) for v in r.array("/_groundTruth/fieldOfViewCenter", shape=(3,))
-                ),
+            raise r.error(
+                "/measurement/isBackgroundFrame",
+                "every frame is a background frame",
+                "at least one foreground frame",
+                f"{bg_mask.size} background frames",
             )
-            if conc.size != grid.num_voxels:
-                raise r.error("/_groundTruth/concentration", "wrong shape", grid.shape, conc.shape)
-            truth = (conc.reshape(grid.shape), grid)
+        frames = _read_frames(r, layout)
+        frames = _apply_conversion(r, frames, layout.fourier, acq.num_sampling_points)
+        if layout.fourier:
+            frames = np.fft.irfft(frames, n=acq.num_sampling_points, axis=-1)
         return Measurement(
             data=frames.astype(np.float32),
             is_background_frame=bg_mask,
             acquisition=acq,
             metadata=_read_metadata(r),
-            ground_truth=truth,
+            ground_truth=_read_ground_truth(r),
         )
 
 
 def missing_required_fields(path: str | os.PathLike) -> list[str]:
     """Mandatory MDF v2 fields (and, for calibrations, `/calibration` ones) absent from a file.
 
+    Example:
+
+    >>> missing_required_fields("calibration_19.mdf")  # doctest: +SKIP
+    []
+
+    Args:
+        path: the MDF file.
+
     Returns:
         The missing HDF5 paths; empty for a complete file.
+
+    Raises:
+        MDFError: if the file is not a readable HDF5 file.
     """
     path, f = _open(path)
     with f:
+        r = _Reader(path, f)
         required = list(REQUIRED_FIELDS)
-        if "calibration" in f:
-            required += ["/calibration/method", "/calibration/size",
-                         "/calibration/fieldOfView", "/calibration/fieldOfViewCenter"]  # fmt: skip
-        return [field for field in required if field not in f]
+        if r.has("/calibration"):
+            required += CALIBRATION_FIELDS
+        return [field for field in required if not r.has(field)]
 
 
 # --------------------------------------------------------------------------- writing
 
 
-def _write_common(f: h5py.File, acq: Acquisition, meta: Metadata, num_frames: int) -> None:
+def _source_date_epoch() -> datetime.datetime | None:
+    """The time of `SOURCE_DATE_EPOCH` (reproducible-builds.org), or `None` if unset."""
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return None
+    try:
+        seconds = int(value.strip())
+        if seconds < 0:
+            raise ValueError
+        return datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(
+            "SOURCE_DATE_EPOCH",
+            f"expected a non-negative integer number of seconds since 1970-01-01 UTC, "
+            f"received {value!r}",
+        ) from None
+
+
+class _Writer:
+    """Creates the datasets of one MDF file, reproducibly when asked.
+
+    Datasets are created without HDF5 object timestamps (`track_times=False`),
+    so the bytes depend on the content only. With `SOURCE_DATE_EPOCH` set,
+    `/time` and `/acquisition/startTime` take that time and the UUIDs are
+    derived from a hash of the content instead of being random.
+    """
+
+    def __init__(self, f: h5py.File, digest: str) -> None:
+        self.f = f
+        epoch = _source_date_epoch()
+        self.reproducible = epoch is not None
+        moment = epoch or datetime.datetime.now(datetime.UTC)
+        # MDF DateTime: ISO 8601 with milliseconds.
+        self.time = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        self.digest = digest
+
+    def uuid(self, field: str) -> str:
+        if self.reproducible:
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mpikeras-mdf:{field}:{self.digest}"))
+        return str(uuid.uuid4())
+
+    def put(self, name: str, value: Any, **kwargs) -> None:
+        if isinstance(value, str):
+            self.f.create_dataset(name, data=value, dtype=h5py.string_dtype(), track_times=False)
+        else:
+            self.f.create_dataset(name, data=value, track_times=False, **kwargs)
+
+    def put_strings(self, name: str, values: np.ndarray) -> None:
+        data = np.asarray(values, dtype=object)
+        self.f.create_dataset(name, data=data, dtype=h5py.string_dtype(), track_times=False)
+
+
+def _digest(*parts: Any) -> str:
+    """SHA-256 of arrays (dtype, shape and bytes) and reprs of everything else."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(f"{part.dtype.str}{part.shape}".encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _write_common(
+    w: _Writer, acq: Acquisition, meta: Metadata, num_frames: int, num_periods: int = 1
+) -> None:
     """Every group and dataset MDF v2 makes mandatory, except `/measurement`."""
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    f["version"] = MDF_VERSION
-    f["uuid"] = str(uuid.uuid4())
-    f["time"] = now
-    f["study/name"] = meta.study_name
-    f["study/number"] = np.int64(meta.study_number)
-    f["study/description"] = meta.study_description
-    f["study/uuid"] = str(uuid.uuid4())
-    f["experiment/name"] = meta.experiment_name
-    f["experiment/number"] = np.int64(meta.experiment_number)
-    f["experiment/description"] = meta.experiment_description
-    f["experiment/subject"] = meta.experiment_subject
-    f["experiment/isSimulation"] = np.int8(meta.is_simulation)
-    f["experiment/uuid"] = str(uuid.uuid4())
-    f["scanner/facility"] = meta.scanner_facility
-    f["scanner/manufacturer"] = meta.scanner_manufacturer
-    f["scanner/name"] = meta.scanner_name
-    f["scanner/operator"] = meta.scanner_operator
-    f["scanner/topology"] = meta.scanner_topology
-    strings = h5py.string_dtype()
-    f.create_dataset("tracer/name", data=np.array([meta.tracer_name], dtype=object), dtype=strings)
-    f.create_dataset("tracer/batch", data=np.array([meta.tracer_batch], dtype=object), dtype=strings)
-    f.create_dataset("tracer/vendor", data=np.array([meta.tracer_vendor], dtype=object),
-                     dtype=strings)  # fmt: skip
-    f.create_dataset("tracer/solute", data=np.array([meta.tracer_solute], dtype=object),
-                     dtype=strings)  # fmt: skip
-    f["tracer/concentration"] = np.array([meta.tracer_concentration_mol_per_l], dtype=np.float64)
-    f["tracer/volume"] = np.array([meta.tracer_volume_l], dtype=np.float64)
+    w.put("version", MDF_VERSION)
+    w.put("uuid", w.uuid("/uuid"))
+    w.put("time", w.time)
+    w.put("study/name", meta.study_name)
+    w.put("study/number", np.int64(meta.study_number))
+    w.put("study/description", meta.study_description)
+    w.put("study/uuid", w.uuid("/study/uuid"))
+    w.put("experiment/name", meta.experiment_name)
+    w.put("experiment/number", np.int64(meta.experiment_number))
+    w.put("experiment/description", meta.experiment_description)
+    w.put("experiment/subject", meta.experiment_subject)
+    w.put("experiment/isSimulation", np.int8(meta.is_simulation))
+    w.put("experiment/uuid", w.uuid("/experiment/uuid"))
+    w.put("scanner/facility", meta.scanner_facility)
+    w.put("scanner/manufacturer", meta.scanner_manufacturer)
+    w.put("scanner/name", meta.scanner_name)
+    w.put("scanner/operator", meta.scanner_operator)
+    w.put("scanner/topology", meta.scanner_topology)
+    # Tracer fields have one entry per material (A = 1).
+    w.put_strings("tracer/name", [meta.tracer_name])
+    w.put_strings("tracer/batch", [meta.tracer_batch])
+    w.put_strings("tracer/vendor", [meta.tracer_vendor])
+    w.put_strings("tracer/solute", [meta.tracer_solute])
+    w.put("tracer/concentration", np.array([meta.tracer_concentration_mol_per_l], np.float64))
+    w.put("tracer/volume", np.array([meta.tracer_volume_l], np.float64))
     df = acq.drivefield
     n_df = df.num_channels
-    f["acquisition/numAverages"] = np.int64(acq.num_averages)
-    f["acquisition/numFrames"] = np.int64(num_frames)
-    f["acquisition/numPeriodsPerFrame"] = np.int64(1)
-    f["acquisition/startTime"] = now
-    f["acquisition/gradient"] = acq.gradient.reshape(1, 1, 3, 3)
-    f["acquisition/offsetField"] = np.zeros((1, 1, 3))
-    f["acquisition/drivefield/baseFrequency"] = np.float64(df.base_frequency_hz)
-    f["acquisition/drivefield/cycle"] = np.float64(acq.period_s)
-    f["acquisition/drivefield/divider"] = np.asarray(df.dividers, dtype=np.int64).reshape(n_df, 1)
-    f["acquisition/drivefield/numChannels"] = np.int64(n_df)
-    f["acquisition/drivefield/phase"] = np.asarray(df.phase_rad).reshape(1, n_df, 1)
-    f["acquisition/drivefield/strength"] = np.asarray(df.strength_tesla).reshape(1, n_df, 1)
-    f.create_dataset("acquisition/drivefield/waveform",
-                     data=np.array([[df.waveform]] * n_df, dtype=object), dtype=strings)  # fmt: skip
-    f["acquisition/receiver/bandwidth"] = np.float64(acq.bandwidth_hz)
-    f["acquisition/receiver/numChannels"] = np.int64(acq.num_receive_channels)
-    f["acquisition/receiver/numSamplingPoints"] = np.int64(acq.num_sampling_points)
-    f["acquisition/receiver/unit"] = acq.unit
-    f["acquisition/receiver/dataConversionFactor"] = np.tile(
-        [1.0, 0.0], (acq.num_receive_channels, 1)
+    w.put("acquisition/numAverages", np.int64(acq.num_averages))
+    w.put("acquisition/numFrames", np.int64(num_frames))
+    w.put("acquisition/numPeriodsPerFrame", np.int64(num_periods))
+    w.put("acquisition/startTime", w.time)
+    w.put("acquisition/gradient", np.tile(acq.gradient, (num_periods, 1, 1, 1)))  # J x Y x 3 x 3
+    w.put("acquisition/offsetField", np.zeros((num_periods, 1, 3)))  # J x Y x 3
+    w.put("acquisition/drivefield/baseFrequency", np.float64(df.base_frequency_hz))
+    w.put("acquisition/drivefield/cycle", np.float64(acq.period_s))
+    w.put("acquisition/drivefield/divider", np.asarray(df.dividers, np.int64).reshape(n_df, 1))
+    w.put("acquisition/drivefield/numChannels", np.int64(n_df))
+    per_period = (num_periods, 1, 1)  # J x D x F
+    w.put(
+        "acquisition/drivefield/phase",
+        np.tile(np.asarray(df.phase_rad, np.float64).reshape(1, n_df, 1), per_period),
     )
+    w.put(
+        "acquisition/drivefield/strength",
+        np.tile(np.asarray(df.strength_tesla, np.float64).reshape(1, n_df, 1), per_period),
+    )
+    w.put_strings("acquisition/drivefield/waveform", np.full((n_df, 1), df.waveform, object))
+    w.put("acquisition/receiver/bandwidth", np.float64(acq.bandwidth_hz))
+    w.put("acquisition/receiver/numChannels", np.int64(acq.num_receive_channels))
+    w.put("acquisition/receiver/numSamplingPoints", np.int64(acq.num_sampling_points))
+    w.put("acquisition/receiver/unit", acq.unit)
+    w.put(
+        "acquisition/receiver/dataConversionFactor",
+        np.tile(np.array([1.0, 0.0]), (acq.num_receive_channels, 1)),
+    )  # C x 2
     if acq.transfer_function is not None:
-        f["acquisition/receiver/transferFunction"] = acq.transfer_function.astype(np.complex64)
+        w.put(
+            "acquisition/receiver/transferFunction",
+            np.asarray(acq.transfer_function).astype(np.complex64),
+        )  # C x K
 
 
-def _write_flags(f: h5py.File, bg_mask: np.ndarray, fourier: bool, fast: bool) -> None:
-    f["measurement/isBackgroundCorrected"] = np.int8(0)
-    f["measurement/isBackgroundFrame"] = bg_mask.astype(np.int8)
-    f["measurement/isFastFrameAxis"] = np.int8(fast)
-    f["measurement/isFourierTransformed"] = np.int8(fourier)
+def _write_flags(w: _Writer, bg_mask: np.ndarray, fourier: bool, fast: bool) -> None:
+    w.put("measurement/isBackgroundCorrected", np.int8(0))
+    w.put("measurement/isBackgroundFrame", bg_mask.astype(np.int8))
+    w.put("measurement/isFastFrameAxis", np.int8(fast))
+    w.put("measurement/isFourierTransformed", np.int8(fourier))
     for flag in ("isFramePermutation", "isFrequencySelection", "isSparsityTransformed",
                  "isSpectralLeakageCorrected", "isTransferFunctionCorrected"):  # fmt: skip
-        f[f"measurement/{flag}"] = np.int8(0)
+        w.put(f"measurement/{flag}", np.int8(0))
+
+
+def _check_finite(path: Path, field: str, name: str, value: np.ndarray) -> None:
+    bad = ~np.isfinite(value)
+    if bad.any():
+        raise MDFError(path, field, f"{name} holds non-finite values (NaN or Inf)",
+                       "finite numbers", f"{int(bad.sum())} non-finite values")  # fmt: skip
+
+
+def _check_acquisition(path: Path, acq: Acquisition, channels: int, points: int, fourier: bool):
+    rx = "/acquisition/receiver/"
+    if acq.num_receive_channels != channels:
+        raise MDFError(path, rx + "numChannels", "disagrees with the channel axis of the data",
+                       channels, acq.num_receive_channels)  # fmt: skip
+    expected = acq.num_frequencies if fourier else acq.num_sampling_points
+    if points != expected:
+        what = "K = numSamplingPoints // 2 + 1" if fourier else "V = numSamplingPoints"
+        raise MDFError(
+            path,
+            rx + "numSamplingPoints",
+            f"the data's sample axis disagrees with {what}",
+            expected,
+            points,
+        )
+    if acq.transfer_function is not None:
+        tf = np.asarray(acq.transfer_function)
+        if tf.shape != (channels, acq.num_frequencies):
+            raise MDFError(path, rx + "transferFunction", "wrong shape",
+                           (channels, acq.num_frequencies), tf.shape)  # fmt: skip
+        _check_finite(path, rx + "transferFunction", "the transfer function", tf)
 
 
 def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
@@ -657,39 +1081,74 @@ def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
 
     Like real OpenMPIData files the foreground frames are stored without
     background correction (the mean background is added back) and the
-    background frames follow them, flagged in `isBackgroundFrame`.
+    background frames follow them, flagged in `isBackgroundFrame`; data is
+    complex64 J x C x K x (O + E) with J = 1 and the fast frame axis. With
+    `SOURCE_DATE_EPOCH` set, identical inputs give byte-identical files.
+
+    Example:
+
+    >>> write_system_matrix("sm.mdf", sm)  # doctest: +SKIP
+    PosixPath('sm.mdf')
 
     Args:
-        path: destination; written to a temporary file, then renamed.
+        path: destination; written to a temporary file beside it, then
+            renamed, so an existing file is replaced only by a complete one.
         sm: the system matrix.
 
     Returns:
         The path written.
+
+    Raises:
+        MDFError: if `sm` is inconsistent (spectra, grid, acquisition,
+            background, SNR shapes) or holds NaN or Inf; nothing is written.
+        ConfigError: if `SOURCE_DATE_EPOCH` is set but not an integer.
     """
-    c, k = sm.spectra.shape[:2]
-    fg = sm.spectra.reshape(c, k, -1)  # (C, K, O) with x fastest
-    bg = sm.background
+    path = Path(path)
+    spectra = np.asarray(sm.spectra)
+    grid = sm.grid
+    if spectra.ndim != 5 or spectra.shape[2:] != grid.shape:
+        raise MDFError(path, _DATA, "system matrix spectra do not match the grid",
+                       f"(C, K, {', '.join(map(str, grid.shape))}) = (C, K, Nz, Ny, Nx)",
+                       spectra.shape)  # fmt: skip
+    c, k = spectra.shape[:2]
+    _check_acquisition(path, sm.acquisition, c, k, fourier=True)
+    bg = np.asarray(sm.background)
+    if bg.ndim != 3 or bg.shape[:2] != (c, k):
+        raise MDFError(path, _DATA, "background frames have the wrong shape", f"({c}, {k}, E)",
+                       bg.shape)  # fmt: skip
+    _check_finite(path, _DATA, "the spectra", spectra)
+    _check_finite(path, _DATA, "the background frames", bg)
+    if sm.snr is not None and np.shape(sm.snr) != (c, k):
+        raise MDFError(path, "/calibration/snr", "wrong shape", (c, k), np.shape(sm.snr))
+    if sm.delta_sample_size_m is not None and len(sm.delta_sample_size_m) != 3:
+        raise MDFError(path, "/calibration/deltaSampleSize", "wrong shape", 3,
+                       len(sm.delta_sample_size_m))  # fmt: skip
+
+    fg = spectra.reshape(c, k, -1).astype(np.complex128)  # (C, K, O), x fastest
     if bg.shape[-1]:
         fg = fg + bg.mean(axis=-1, keepdims=True)
     data = np.concatenate([fg, bg], axis=-1)[None].astype(np.complex64)  # (1, C, K, O+E)
     bg_mask = np.r_[np.zeros(fg.shape[-1], bool), np.ones(bg.shape[-1], bool)]
-    path = Path(path)
+    snr = sm.snr if sm.snr is not None else sm.estimate_snr()
+    snr = np.nan_to_num(np.asarray(snr, np.float64), posinf=np.finfo(np.float64).max)[None]
+    digest = _digest("calibration", data, grid, sm.acquisition, sm.acquisition.transfer_function,
+                     sm.metadata, sm.method, sm.delta_sample_size_m, snr)  # fmt: skip
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        _write_common(f, sm.acquisition, sm.metadata, data.shape[-1])
-        f.create_dataset("measurement/data", data=data, chunks=(1, 1, k, min(fg.shape[-1], 64)))
-        _write_flags(f, bg_mask, fourier=True, fast=True)
-        f["calibration/method"] = sm.method
-        f["calibration/order"] = "xyz"
-        f["calibration/size"] = np.asarray(sm.grid.size, dtype=np.int64)
-        f["calibration/fieldOfView"] = np.asarray(sm.grid.fov_m, dtype=np.float64)
-        f["calibration/fieldOfViewCenter"] = np.asarray(sm.grid.center_m, dtype=np.float64)
-        f["calibration/positions"] = sm.grid.positions_m().reshape(-1, 3)
-        f["calibration/offsetFields"] = np.zeros((sm.grid.num_voxels, 3))
-        f["calibration/isMeanderingGrid"] = np.int8(0)
+        w = _Writer(f, digest)
+        _write_common(w, sm.acquisition, sm.metadata, data.shape[-1])
+        w.put("measurement/data", data, chunks=(1, 1, k, min(data.shape[-1], 64)))
+        _write_flags(w, bg_mask, fourier=True, fast=True)
+        w.put("calibration/method", sm.method)
+        w.put("calibration/order", "xyz")
+        w.put("calibration/size", np.asarray(grid.size, dtype=np.int64))
+        w.put("calibration/fieldOfView", np.asarray(grid.fov_m, dtype=np.float64))
+        w.put("calibration/fieldOfViewCenter", np.asarray(grid.center_m, dtype=np.float64))
+        w.put("calibration/positions", grid.positions_m().reshape(-1, 3))  # O x 3
+        w.put("calibration/offsetFields", np.zeros((grid.num_voxels, 3)))  # O x 3
+        w.put("calibration/isMeanderingGrid", np.int8(0))
         if sm.delta_sample_size_m is not None:
-            f["calibration/deltaSampleSize"] = np.asarray(sm.delta_sample_size_m, np.float64)
-        snr = sm.snr if sm.snr is not None else sm.estimate_snr()
-        f["calibration/snr"] = np.nan_to_num(snr, posinf=np.finfo(np.float64).max)[None]
+            w.put("calibration/deltaSampleSize", np.asarray(sm.delta_sample_size_m, np.float64))
+        w.put("calibration/snr", snr)  # J x C x K
     return path
 
 
@@ -697,21 +1156,65 @@ def write_measurement(path: str | os.PathLike, meas: Measurement) -> Path:
     """Write a time-domain measurement (N x J x C x V) as an MDF v2 file, atomically.
 
     A simulated ground truth, when present, goes to the extension group
-    `/_groundTruth` (MDF allows `_`-prefixed additions).
+    `/_groundTruth` (MDF allows `_`-prefixed additions): `concentration`
+    (Nz x Ny x Nx, mol/L), `size`, `fieldOfView`, `fieldOfViewCenter`, `unit`.
+    With `SOURCE_DATE_EPOCH` set, identical inputs give byte-identical files.
+
+    Example:
+
+    >>> write_measurement("phantom.mdf", meas)  # doctest: +SKIP
+    PosixPath('phantom.mdf')
+
+    Args:
+        path: destination; written to a temporary file beside it, then renamed.
+        meas: the measurement.
 
     Returns:
         The path written.
+
+    Raises:
+        MDFError: if `meas` is inconsistent (data shape, acquisition,
+            background flags, ground truth) or holds NaN or Inf; nothing is
+            written.
+        ConfigError: if `SOURCE_DATE_EPOCH` is set but not an integer.
     """
     path = Path(path)
+    data = np.asarray(meas.data)
+    if data.ndim != 4 or data.dtype.kind not in ("i", "u", "f"):
+        raise MDFError(path, _DATA, "measurement data has the wrong shape or type",
+                       "real N x J x C x V", f"{data.dtype} {data.shape}")  # fmt: skip
+    n, j, c, v = data.shape
+    _check_acquisition(path, meas.acquisition, c, v, fourier=False)
+    _check_finite(path, _DATA, "the measurement data", data)
+    bg_mask = np.asarray(meas.is_background_frame).reshape(-1)
+    if bg_mask.size != n:
+        raise MDFError(path, "/measurement/isBackgroundFrame", "wrong length",
+                       f"{n} (one per frame)", bg_mask.size)  # fmt: skip
+    truth = None
+    if meas.ground_truth is not None:
+        conc, truth_grid = meas.ground_truth
+        conc = np.asarray(conc, dtype=np.float64)
+        if not isinstance(truth_grid, Grid) or conc.size != truth_grid.num_voxels:
+            raise MDFError(path, "/_groundTruth/concentration",
+                           "ground truth does not match its grid",
+                           "(concentration of shape (Nz, Ny, Nx), Grid)",
+                           f"{conc.shape}, {truth_grid!r}")  # fmt: skip
+        _check_finite(path, "/_groundTruth/concentration", "the ground truth", conc)
+        truth = (conc.reshape(truth_grid.shape), truth_grid)
+    stored = data.astype(np.float32)
+    digest = _digest("measurement", stored, bg_mask.astype(np.int8), meas.acquisition,
+                     meas.acquisition.transfer_function, meas.metadata,
+                     *(truth or ()))  # fmt: skip
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        _write_common(f, meas.acquisition, meas.metadata, meas.num_frames)
-        f["measurement/data"] = meas.data.astype(np.float32)
-        _write_flags(f, np.asarray(meas.is_background_frame, bool), fourier=False, fast=False)
-        if meas.ground_truth is not None:
-            conc, grid = meas.ground_truth
-            f["_groundTruth/concentration"] = np.asarray(conc, dtype=np.float64)
-            f["_groundTruth/size"] = np.asarray(grid.size, dtype=np.int64)
-            f["_groundTruth/fieldOfView"] = np.asarray(grid.fov_m, dtype=np.float64)
-            f["_groundTruth/fieldOfViewCenter"] = np.asarray(grid.center_m, dtype=np.float64)
-            f["_groundTruth/unit"] = "mol/L"
+        w = _Writer(f, digest)
+        _write_common(w, meas.acquisition, meas.metadata, n, num_periods=j)
+        w.put("measurement/data", stored)
+        _write_flags(w, bg_mask.astype(bool), fourier=False, fast=False)
+        if truth is not None:
+            conc, grid = truth
+            w.put("_groundTruth/concentration", conc)
+            w.put("_groundTruth/size", np.asarray(grid.size, dtype=np.int64))
+            w.put("_groundTruth/fieldOfView", np.asarray(grid.fov_m, dtype=np.float64))
+            w.put("_groundTruth/fieldOfViewCenter", np.asarray(grid.center_m, dtype=np.float64))
+            w.put("_groundTruth/unit", "mol/L")
     return path

@@ -35,6 +35,23 @@ class Measurement:
     metadata: Metadata = dataclasses.field(default_factory=Metadata)
     ground_truth: tuple[np.ndarray, object] | None = None
 
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.ndim != 4:
+            raise ValueError(
+                "Measurement: data must have shape (N, J, C, V) (frames, periods, channels, "
+                f"samples); received shape {data.shape}"
+            )
+        mask = np.asarray(self.is_background_frame).reshape(-1)
+        if mask.size != data.shape[0] or not np.isin(mask, (0, 1)).all():
+            raise ValueError(
+                "Measurement: is_background_frame must hold one boolean per frame "
+                f"({data.shape[0]}); received {mask.size} values, distinct values "
+                f"{np.unique(mask)[:5].tolist()}"
+            )
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "is_background_frame", mask.astype(bool))
+
     @property
     def num_frames(self) -> int:
         return self.data.shape[0]
@@ -59,7 +76,10 @@ class Measurement:
         """Foreground signal, optionally averaged and background-corrected.
 
         Args:
-            frames: which foreground frames (index or slice); all by default.
+            frames: which foreground frames (an index, a slice or an index
+                array into the foreground frames); all by default. A single
+                index keeps a frame axis of length 1, so averaging never
+                reaches the channel axis.
             average_frames: average the selected frames.
             average_periods: average the J periods of each frame.
             background_correction: subtract the mean background frame (when
@@ -69,7 +89,9 @@ class Measurement:
             float array: (C, V) when both averages are taken, with leading
             frame and/or period axes otherwise.
         """
-        fg = self.foreground if frames is None else self.foreground[frames]
+        fg = self.foreground
+        if frames is not None:
+            fg = fg[[frames] if np.ndim(frames) == 0 and not isinstance(frames, slice) else frames]
         fg = np.asarray(fg, dtype=np.float64)
         if background_correction and self.is_background_frame.any():
             fg = fg - self.background.mean(axis=0)

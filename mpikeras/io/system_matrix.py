@@ -98,7 +98,13 @@ class SystemMatrix:
         c, k = spectra.shape[:2]
         rows = spectra.reshape(c * k, -1)
         if frequency_mask is not None:
-            rows = rows[np.asarray(frequency_mask, dtype=bool).reshape(c * k)]
+            mask = np.asarray(frequency_mask, dtype=bool)
+            if mask.shape != (c, k):
+                raise ValueError(
+                    f"SystemMatrix.matrix: frequency_mask must have shape (channels, "
+                    f"frequencies) = {(c, k)}; received {mask.shape}"
+                )
+            rows = rows[mask.reshape(c * k)]
         return rows
 
     def z_slice(self, index: int) -> SystemMatrix:
@@ -110,7 +116,9 @@ class SystemMatrix:
         """The system matrix of the central z slice (slice Nz // 2)."""
         return self.z_slice(self.grid.size[2] // 2)
 
-    def subsample(self, step_x: int, step_y: int, offset_x: int = 0, offset_y: int = 0):
+    def subsample(
+        self, step_x: int, step_y: int, offset_x: int = 0, offset_y: int = 0
+    ) -> SystemMatrix:
         """The system matrix on every `step`-th voxel in x and y (see `Grid.subsample`)."""
         return dataclasses.replace(
             self,

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from mpikeras.errors import ConfigError
 from mpikeras.io.acquisition import Acquisition
 from mpikeras.io.grid import Grid
 from mpikeras.io.metadata import Metadata
@@ -25,18 +26,38 @@ from mpikeras.simulation.signal_model import (
 class CalibrationConfig:
     """Everything that defines a simulated system-matrix scan.
 
+    A robot moves a box-shaped delta sample through `grid`; each position
+    gives one system-matrix column. Named scans live in
+    `mpikeras.simulation.presets`.
+
+    Example:
+
+    >>> from mpikeras.io import Grid
+    >>> cfg = CalibrationConfig(Grid((19, 19, 19), (0.038, 0.038, 0.019)), (0.002, 0.002, 0.001))
+    >>> cfg.scan_grid.size
+    (19, 19, 1)
+
     Args:
-        grid: the full calibration grid.
-        delta_sample_size_m: edge lengths of the box-shaped delta sample.
-        concentration_mol_per_l: iron molarity of the delta sample.
-        slices: "central" for the z = 0 slice only (the paper's 2D use) or
-            "all" for the full 3D grid.
-        quadrature: Gauss-Legendre points per axis that integrate the signal
-            over the delta sample volume.
-        num_background_frames: empty-bore frames appended to the scan.
-        acquisition: the scanner's drive field, gradient and receiver.
-        particles: the tracer.
-        receiver: coils, filter and noise.
+        grid: `Grid`. The full calibration grid.
+        delta_sample_size_m: tuple of 3 floats. Edge lengths of the delta
+            sample along x, y, z (m).
+        concentration_mol_per_l: float. Iron molarity of the delta sample.
+            Defaults to 0.1 (OpenMPIData's perimag delta sample).
+        slices: str. `"central"` for the z = 0 slice only (the paper's 2D
+            use) or `"all"` for the full 3D grid. Defaults to `"central"`.
+        quadrature: tuple of 3 ints. Gauss-Legendre points per axis that
+            integrate the signal over the delta-sample volume. Defaults to
+            `(2, 2, 2)`.
+        num_background_frames: int. Empty-bore frames appended to the scan.
+            Defaults to 20.
+        acquisition: `Acquisition`. Drive field, gradient and receiver
+            sampling. Defaults to the OpenMPIData 2D scanner.
+        particles: `ParticleModel`. The tracer. Defaults to perimag-like.
+        receiver: `ReceiveChain`. Coils, filter, noise and feed-through.
+
+    Raises:
+        ConfigError: for an unknown `slices`, a non-positive sample size or
+            quadrature, or a negative frame count or concentration.
     """
 
     grid: Grid
@@ -51,11 +72,23 @@ class CalibrationConfig:
 
     def __post_init__(self) -> None:
         if self.slices not in ("central", "all"):
-            raise ValueError(f"CalibrationConfig: slices must be 'central' or 'all', got {self.slices!r}")
-        if min(self.delta_sample_size_m) <= 0 or min(self.quadrature) < 1:
-            raise ValueError("CalibrationConfig: delta sample size and quadrature must be positive")
-        if self.num_background_frames < 0 or self.concentration_mol_per_l < 0:
-            raise ValueError("CalibrationConfig: background frames and concentration must be >= 0")
+            raise ConfigError(
+                "CalibrationConfig.slices", f"expected 'central' or 'all', received {self.slices!r}"
+            )
+        if len(self.delta_sample_size_m) != 3 or not min(self.delta_sample_size_m) > 0:
+            raise ConfigError(
+                "CalibrationConfig.delta_sample_size_m",
+                f"expected 3 positive lengths, received {self.delta_sample_size_m}",
+            )
+        if len(self.quadrature) != 3 or min(self.quadrature) < 1:
+            raise ConfigError(
+                "CalibrationConfig.quadrature",
+                f"expected 3 point counts >= 1, received {self.quadrature}",
+            )
+        for name in ("num_background_frames", "concentration_mol_per_l"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ConfigError(f"CalibrationConfig.{name}", f"expected >= 0, received {value}")
 
     @property
     def scan_grid(self) -> Grid:
@@ -63,8 +96,23 @@ class CalibrationConfig:
         return self.grid.central_slice() if self.slices == "central" else self.grid
 
 
-def box_quadrature(size_m: tuple[float, float, float], points: tuple[int, int, int]):
-    """Gauss-Legendre offsets (Q, 3) and volume weights (Q,) over a centred box."""
+def box_quadrature(
+    size_m: tuple[float, float, float], points: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre offsets and volume weights over a box centred at the origin.
+
+    The tensor product of `points[i]`-point Gauss-Legendre rules on
+    `[-size_m[i] / 2, size_m[i] / 2]`: exact for polynomials of degree
+    `2 points[i] - 1` per axis; the weights sum to the box volume.
+
+    Args:
+        size_m: edge lengths along x, y, z (m).
+        points: quadrature points per axis.
+
+    Returns:
+        `(offsets, weights)`: shape (Q, 3) in metres and shape (Q,) in m^3,
+        Q = prod(points).
+    """
     axes = []
     for length, n in zip(size_m, points, strict=True):
         nodes, weights = np.polynomial.legendre.leggauss(n)
@@ -78,16 +126,23 @@ def box_quadrature(size_m: tuple[float, float, float], points: tuple[int, int, i
 def simulate_signals(config: CalibrationConfig, positions_m: np.ndarray) -> np.ndarray:
     """Noise-free voltage spectra of the delta sample at each position.
 
+    The signal of the sample volume is integrated with `box_quadrature`
+    and scales linearly with `config.concentration_mol_per_l`; no
+    background and no noise are added.
+
     Args:
-        config: the scan.
-        positions_m: delta-sample centres, shape (M, 3).
+        config: `CalibrationConfig`. The scan (its grid is not used).
+        positions_m: array, shape (M, 3). Delta-sample centres (m).
 
     Returns:
-        complex64, shape (M, C, K), volts.
+        complex64 array, shape (M, C, K): unnormalised rfft of one period,
+        volts.
     """
+    positions_m = np.asarray(positions_m, np.float64).reshape(-1, 3)
     offsets, weights = box_quadrature(config.delta_sample_size_m, config.quadrature)
-    bound = field_magnitude_bound(config.acquisition, positions_m + np.abs(offsets).max(0))
-    table = config.particles.table(bound)
+    # The table must cover every quadrature point of every sample position.
+    points = positions_m[:, None, :] + offsets[None, :, :]
+    table = config.particles.table(field_magnitude_bound(config.acquisition, points))
     phi = magnetite_volume_fraction(config.concentration_mol_per_l)
     rate = moment_rate(config.acquisition, table, positions_m, offsets, weights * phi)
     return voltage_spectra(rate, config.acquisition, config.particles, config.receiver)
@@ -105,16 +160,18 @@ def simulate_system_matrix(config: CalibrationConfig, seed: int = 0) -> SystemMa
     Example:
 
     >>> from mpikeras.simulation import preset, simulate_system_matrix
-    >>> sm = simulate_system_matrix(preset("openmpi-2d-19"), seed=0)  # doctest: +SKIP
+    >>> sm = simulate_system_matrix(preset("openmpi-2d-19"), seed=0)
     >>> sm.spectra.shape
     (3, 817, 1, 19, 19)
 
     Args:
-        config: the scan.
-        seed: seed of the noise.
+        config: `CalibrationConfig`. The scan.
+        seed: int. Seed of the noise. Defaults to 0.
 
     Returns:
-        The `SystemMatrix` (delta sample size and the background frames kept).
+        The `SystemMatrix` on `config.scan_grid`, with the delta-sample size,
+        the background frames (shape (C, K, E)), the receive chain's
+        transfer function and the SNR estimated from the background.
     """
     grid = config.scan_grid
     acq = dataclasses.replace(

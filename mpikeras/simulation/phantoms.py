@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from mpikeras.errors import ConfigError
 from mpikeras.io.grid import Grid
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
@@ -36,11 +37,22 @@ def _segment_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) ->
 class Phantom:
     """A phantom: concentration (mol/L iron) as a function of position.
 
+    Example:
+
+    >>> def cube(points):
+    ...     return np.where(np.all(np.abs(points) < 0.001, axis=1), 0.1, 0.0)
+    >>> box = Phantom("cube", "a 2 mm cube", cube, ((-0.001,) * 3, (0.001,) * 3))
+    >>> points, conc = box.sample(0.5e-3)
+    >>> points.shape, round(float(conc.sum() * 0.5e-3**3 * 1e3), 12)  # mol of iron
+    ((64, 3), 8e-07)
+
     Args:
-        name: short name.
-        description: what it is, with the orientation chosen.
-        concentration_fn: maps points (N, 3) in metres to mol/L (N,).
-        bounds_m: (lower corner, upper corner) enclosing the phantom.
+        name: str. Short name.
+        description: str. What it is, with the orientation chosen.
+        concentration_fn: callable mapping points, shape (N, 3) in metres,
+            to concentrations in mol/L, shape (N,).
+        bounds_m: `(lower corner, upper corner)` of a box enclosing the
+            phantom (m); the concentration is zero outside it.
     """
 
     name: str
@@ -49,10 +61,24 @@ class Phantom:
     bounds_m: tuple[tuple[float, float, float], tuple[float, float, float]]
 
     def concentration(self, points_m: np.ndarray) -> np.ndarray:
+        """Concentration (mol/L) at `points_m` (reshaped to (N, 3)), shape (N,)."""
         return self.concentration_fn(np.asarray(points_m, np.float64).reshape(-1, 3))
 
     def sample(self, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """Midpoint-rule samples: points (P, 3) inside the phantom and their mol/L."""
+        """Midpoint-rule samples of the phantom on a cubic lattice.
+
+        The lattice fills `bounds_m` with cells of edge `spacing_m`; cells
+        whose centre has zero concentration are dropped, so
+        `sum(conc) * spacing_m**3` approximates the integral of the
+        concentration.
+
+        Args:
+            spacing_m: float. Lattice spacing (m).
+
+        Returns:
+            `(points, conc)`: cell centres, shape (P, 3), and their mol/L,
+            shape (P,).
+        """
         lo, hi = np.asarray(self.bounds_m[0]), np.asarray(self.bounds_m[1])
         axes = [np.arange(a + spacing_m / 2, b, spacing_m) for a, b in zip(lo, hi, strict=True)]
         points = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
@@ -60,15 +86,45 @@ class Phantom:
         keep = conc > 0
         return points[keep], conc[keep]
 
-    def concentration_on(self, grid: Grid, supersample: int = 5) -> np.ndarray:
-        """Mean concentration (mol/L) in each voxel of `grid`, shape (Nz, Ny, Nx)."""
-        n = supersample
+    def concentration_on(self, grid: Grid, supersample: int = 8) -> np.ndarray:
+        """Mean concentration (mol/L) in each voxel of `grid`.
+
+        Each voxel is averaged over `supersample` points per axis at the
+        centres of equal sub-cells (the midpoint rule). With an even count no
+        sub-sample lies on a voxel centre plane or face, where the faces of
+        grid-aligned phantoms (the cubes of the concentration phantom) lie,
+        so such faces are not counted twice; an odd count can put them on
+        sub-samples and overcount their voxels.
+
+        Args:
+            grid: `Grid`. Voxels to average over.
+            supersample: int. Sub-samples per axis and voxel. Defaults to 8.
+
+        Returns:
+            float64 array, shape `grid.shape` (Nz, Ny, Nx).
+
+        Raises:
+            ConfigError: if `supersample` is below 1.
+        """
+        n = int(supersample)
+        if n < 1:
+            raise ConfigError("supersample", f"expected an integer >= 1, received {supersample}")
         frac = (np.arange(n) + 0.5) / n - 0.5
         voxel = np.asarray(grid.voxel_size_m)
         sub = np.stack(np.meshgrid(frac, frac, frac, indexing="ij"), -1).reshape(-1, 3) * voxel
-        centres = grid.positions_m().reshape(-1, 1, 3)
-        conc = self.concentration((centres + sub[None]).reshape(-1, 3))
-        return conc.reshape(grid.num_voxels, -1).mean(axis=1).reshape(grid.shape)
+        centres = grid.positions_m().reshape(-1, 3)
+        # Only voxels that overlap the bounding box can hold tracer.
+        lo, hi = np.asarray(self.bounds_m[0]), np.asarray(self.bounds_m[1])
+        overlap = np.all((centres + voxel / 2 > lo) & (centres - voxel / 2 < hi), axis=1)
+        inside = centres[overlap, None, :]
+        values = np.empty(inside.shape[0])
+        chunk = max(1, 2**18 // sub.shape[0])  # voxels per evaluation: bounded memory
+        for start in range(0, inside.shape[0], chunk):
+            points = (inside[start : start + chunk] + sub[None]).reshape(-1, 3)
+            values[start : start + chunk] = self.concentration(points).reshape(-1, n**3).mean(1)
+        out = np.zeros(centres.shape[0])
+        out[overlap] = values
+        return out.reshape(grid.shape)
 
 
 def resolution_phantom() -> Phantom:
@@ -154,22 +210,47 @@ PHANTOMS: dict[str, Callable[[], Phantom]] = {
 
 
 def phantom(name: str) -> Phantom:
-    """The named phantom ('resolution', 'concentration' or 'shape')."""
+    """The named phantom.
+
+    Args:
+        name: str. One of `PHANTOMS`: "resolution", "concentration", "shape".
+
+    Returns:
+        The `Phantom`.
+
+    Raises:
+        ConfigError: for an unknown name, listing the known ones.
+    """
     if name not in PHANTOMS:
-        raise ValueError(f"unknown phantom {name!r}; expected one of {sorted(PHANTOMS)}")
+        raise ConfigError("phantom", f"expected one of {sorted(PHANTOMS)}, received {name!r}")
     return PHANTOMS[name]()
 
 
 def phantom_spectra(
     config: CalibrationConfig, target: Phantom, spacing_m: float = 0.25e-3
 ) -> np.ndarray:
-    """Noise-free voltage spectra (C, K) of a phantom, integrated at `spacing_m`."""
+    """Noise-free voltage spectra of a phantom on the scanner of `config`.
+
+    The phantom is sampled with `Phantom.sample(spacing_m)` and each cell
+    contributes its magnetite volume `phi(c) spacing^3` to the moment rate
+    (the same forward model as `simulate_signals`, with the midpoint rule in
+    place of the delta sample's Gauss-Legendre rule).
+
+    Args:
+        config: `CalibrationConfig`. Scanner, tracer and receive chain.
+        target: `Phantom`. The phantom.
+        spacing_m: float. Integration spacing (m). Defaults to 0.25 mm.
+
+    Returns:
+        complex64 array, shape (C, K), volts.
+    """
     points, conc = target.sample(spacing_m)
     acq = config.acquisition
     table = config.particles.table(field_magnitude_bound(acq, points))
-    weights = np.array([magnetite_volume_fraction(c) for c in conc]) * spacing_m**3
+    weights = magnetite_volume_fraction(conc) * spacing_m**3
     rate = np.zeros((acq.num_sampling_points, 3), np.float32)
     origin = np.zeros((1, 3))
+    # The cells are the quadrature points of one "sample" at the origin.
     for start in range(0, points.shape[0], 512):
         chunk = slice(start, start + 512)
         rate += moment_rate(acq, table, origin, points[chunk], weights[chunk], threads=1)[0]
@@ -186,24 +267,36 @@ def simulate_measurement(
 ) -> Measurement:
     """Simulate a phantom measurement on the scanner of `config`.
 
-    Each foreground frame is the phantom's signal plus the static background
-    and fresh noise; background frames have no phantom. The true
-    concentration on `config.scan_grid` is attached as ground truth.
+    Each foreground frame is the phantom's signal (`phantom_spectra`) plus
+    the static background (drive-field feed-through) and fresh noise;
+    background frames have no phantom. The true concentration on
+    `config.scan_grid` (`Phantom.concentration_on`) is attached as ground
+    truth. The same seed gives the same data.
 
     Example:
 
-    >>> meas = simulate_measurement("resolution", preset("openmpi-2d-37"))  # doctest: +SKIP
+    >>> from mpikeras.simulation import preset
+    >>> meas = simulate_measurement("resolution", preset("openmpi-2d-37"))
+    >>> meas.data.shape, meas.ground_truth[0].shape
+    ((20, 1, 3, 1632), (1, 37, 37))
 
     Args:
-        target: a `Phantom` or the name of one.
-        config: scanner, tracer and receive chain (and the ground-truth grid).
-        seed: seed of the noise.
-        num_frames: foreground frames.
-        num_background_frames: background frames, stored after the foreground.
-        spacing_m: integration spacing over the phantom volume.
+        target: `Phantom` or str. A phantom or the name of one (see
+            `PHANTOMS`).
+        config: `CalibrationConfig`. Scanner, tracer and receive chain, and
+            the ground-truth grid (`config.scan_grid`).
+        seed: int. Seed of the noise. Defaults to 0.
+        num_frames: int. Foreground frames. Defaults to 10.
+        num_background_frames: int. Background frames, stored after the
+            foreground. Defaults to 10.
+        spacing_m: float. Integration spacing over the phantom volume (m).
+            Defaults to 0.25 mm.
 
     Returns:
-        The `Measurement` (time domain, N x 1 x C x V).
+        The `Measurement` (time domain, N x 1 x C x V, volts).
+
+    Raises:
+        ConfigError: for an unknown phantom name.
     """
     target = phantom(target) if isinstance(target, str) else target
     acq = config.acquisition
@@ -215,15 +308,13 @@ def simulate_measurement(
     fg = clean + background + noise_spectra(rng, (num_frames, c), acq, std)
     bg = background + noise_spectra(rng, (num_background_frames, c), acq, std)
     spectra = np.concatenate([fg, bg])[:, None]  # (N, 1, C, K)
+    transfer_function = np.tile(config.receiver.transfer_function(acq.frequencies_hz), (c, 1))
     data = np.fft.irfft(spectra, n=acq.num_sampling_points, axis=-1).astype(np.float32)
     grid = config.scan_grid
     return Measurement(
         data=data,
         is_background_frame=np.r_[np.zeros(num_frames, bool), np.ones(num_background_frames, bool)],
-        acquisition=dataclasses.replace(
-            acq, transfer_function=np.tile(config.receiver.transfer_function(acq.frequencies_hz),
-                                           (c, 1)),
-        ),  # fmt: skip
+        acquisition=dataclasses.replace(acq, transfer_function=transfer_function),
         metadata=Metadata(
             experiment_name=f"{target.name} phantom",
             experiment_description=f"mpikeras simulation, seed {seed}: {target.description}",

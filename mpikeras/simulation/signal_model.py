@@ -4,7 +4,8 @@ For points r in a homogeneous drive field and a linear selection field the
 field is `B(r, t) = B_D(t) - G r` (mpi-facts section 4), the ensemble
 magnetisation follows the tabulated Langevin response and the voltage is
 `u_c(t) = -mu0 p_c . dM/dt`, then relaxed (Debye) and filtered. The time
-loop is vectorised; points are processed in chunks that fit in cache.
+loop is vectorised; points are processed in chunks that fit in cache, on a
+few threads (numpy releases the GIL).
 """
 
 from __future__ import annotations
@@ -21,11 +22,30 @@ from mpikeras.simulation.receiver import ReceiveChain
 _CHUNK_POINTS = 192
 
 
+def _max_drive_tesla(acquisition: Acquisition) -> float:
+    """Largest drive-field magnitude |B_D(t)| over the sampled period (T)."""
+    drive, _ = acquisition.drivefield.field_tesla(acquisition.times_s)
+    return float(np.sqrt((drive**2).sum(axis=-1)).max())
+
+
 def field_magnitude_bound(acquisition: Acquisition, points_m: np.ndarray) -> float:
-    """An upper bound of |B| (tesla) over one period for the given points."""
-    drive = np.abs(np.asarray(acquisition.drivefield.strength_tesla[:3])).sum()
-    offset = np.abs(np.asarray(points_m, np.float64) @ acquisition.gradient.T)
-    return float(np.sqrt(((offset + drive) ** 2).sum(axis=-1)).max() + drive) * 1.05 + 1e-6
+    """An upper bound of |B| (tesla) at the given points over the sampled period.
+
+    By the triangle inequality `|B_D(t) - G r| <= max_r |G r| + max_t |B_D(t)|`;
+    5 % (and 1 uT) are added so that a table built for this bound covers
+    every field that `moment_rate` looks up at these points.
+
+    Args:
+        acquisition: drive field, gradient and sampling times.
+        points_m: positions, shape (..., 3), metres.
+
+    Returns:
+        The bound in tesla.
+    """
+    points = np.asarray(points_m, np.float64).reshape(-1, 3)
+    static = np.sqrt(((points @ acquisition.gradient.T) ** 2).sum(axis=-1))
+    static_max = float(static.max()) if static.size else 0.0
+    return (static_max + _max_drive_tesla(acquisition)) * 1.05 + 1e-6
 
 
 def moment_rate(
@@ -40,18 +60,27 @@ def moment_rate(
 
     `rate[m] = sum_q w_q dM/dt(centers_m[m] + offsets_m[q])` where dM/dt is
     per unit magnetite volume fraction (A/m/s), so with volume weights `w_q`
-    (m^3) the result is a moment rate in A m^2 / s per unit volume fraction.
+    (m^3) the result is a moment rate in A m^2 / s per unit volume fraction
+    (fold the volume fraction into the weights for a physical moment rate).
+    dM/dt follows the chain rule of `MagnetizationTable`,
+    `g(|B|) dB/dt + q(|B|) (B . dB/dt) B` with `B = B_D(t) - G r`, evaluated
+    in float32 at the sampling times of `acquisition`.
 
     Args:
-        acquisition: drive field, gradient and sampling.
-        table: tabulated particle response covering the field range.
-        centers_m: shape (M, 3).
-        offsets_m: quadrature offsets, shape (Q, 3).
-        offset_weights: quadrature weights, shape (Q,).
-        threads: worker threads (numpy releases the GIL); default: CPU count.
+        acquisition: `Acquisition`. Drive field, gradient and sampling.
+        table: `MagnetizationTable` covering `field_magnitude_bound` of all
+            points `centers_m[m] + offsets_m[q]`.
+        centers_m: array, shape (M, 3). Centres (m).
+        offsets_m: array, shape (Q, 3). Quadrature offsets (m).
+        offset_weights: array, shape (Q,). Quadrature weights.
+        threads: int or `None`. Worker threads; `None` uses up to 4 (the CPU
+            count if smaller).
 
     Returns:
-        float32 array, shape (M, V, 3).
+        float32 array, shape (M, V, 3): x, y, z components over the period.
+
+    Raises:
+        ValueError: if the table does not cover the fields at the points.
     """
     centers_m = np.asarray(centers_m, np.float64).reshape(-1, 3)
     offsets_m = np.asarray(offsets_m, np.float64).reshape(-1, 3)
@@ -65,10 +94,14 @@ def moment_rate(
     # Static part of the field, -G r, for every quadrature point: (M, Q, 3).
     static = -((centers_m[:, None, :] + offsets_m[None, :, :]) @ acquisition.gradient.T)
     static = static.astype(np.float32)
-    if static.size and np.sqrt((static**2).sum(-1)).max() + np.abs(field).sum(-1).max() > (
-        table.b_max_tesla
-    ):
-        raise ValueError("moment_rate: the magnetisation table does not cover the field range")
+    if static.size:
+        b_max = np.sqrt((static**2).sum(-1)).max() + np.sqrt((field**2).sum(-1)).max()
+        if b_max > table.b_max_tesla:
+            raise ValueError(
+                "moment_rate: the magnetisation table does not cover the field range; expected "
+                f"|B| <= {table.b_max_tesla:.4g} T, the points reach up to {b_max:.4g} T "
+                "(build the table with field_magnitude_bound over all points)"
+            )
     step = max(1, _CHUNK_POINTS // num_q)
 
     def work(start: int) -> None:
