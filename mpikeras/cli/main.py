@@ -17,17 +17,7 @@ from mpikeras import __version__
 from mpikeras.errors import MPIKerasError
 
 #: Verbs, in the order `--help` lists them.
-COMMANDS = (
-    "info",
-    "simulate",
-    "pretrain",
-    "train",
-    "reconstruct",
-    "evaluate",
-    "reproduce",
-    "tune",
-    "export",
-)
+COMMANDS = ("info", "simulate", "pretrain", "train", "reconstruct", "evaluate", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

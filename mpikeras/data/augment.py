@@ -53,6 +53,19 @@ def tensorflow_ops() -> ArrayOps:
     )
 
 
+def keras_ops() -> ArrayOps:
+    """`ArrayOps` for `keras.ops` tensors (inside a model, any backend)."""
+    from keras import ops
+
+    return ArrayOps(
+        where=ops.where,
+        std=lambda x: ops.std(x, axis=tuple(range(1, len(x.shape))), keepdims=True),
+        take=lambda x, i: ops.take(x, i, axis=0),
+        sum1=lambda x: ops.sum(x, axis=1),
+        float32=lambda x: ops.cast(x, "float32"),
+    )
+
+
 def augment(
     x: Any, uniforms: Any, normals: Any, config: AugmentationConfig, ops: ArrayOps = NUMPY_OPS
 ) -> Any:

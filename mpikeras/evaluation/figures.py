@@ -87,3 +87,26 @@ def figure_reconstruction(
         ax.set_xticks([])
         ax.set_yticks([])
     return _save(fig, Path(path))
+
+
+def figure_image(image: np.ndarray, grid, title: str, path: str | Path) -> Path:
+    """One reconstructed slice with axes in millimetres."""
+    x_mm = grid.axis_m(0) * 1e3
+    y_mm = grid.axis_m(1) * 1e3
+    dx, dy = (
+        (x_mm[1] - x_mm[0]) / 2 if x_mm.size > 1 else 0.5,
+        (y_mm[1] - y_mm[0]) / 2 if y_mm.size > 1 else 0.5,
+    )
+    fig = Figure(figsize=(4.2, 3.6))
+    ax = fig.subplots()
+    shown = ax.imshow(
+        image,
+        origin="lower",
+        cmap="viridis",
+        extent=(x_mm[0] - dx, x_mm[-1] + dx, y_mm[0] - dy, y_mm[-1] + dy),
+    )
+    fig.colorbar(shown, ax=ax, label="delta-sample units")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, Path(path))

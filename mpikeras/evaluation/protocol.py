@@ -22,6 +22,7 @@ import numpy as np
 
 from mpikeras.evaluation.baselines import recovery_baselines
 from mpikeras.evaluation.metrics import mean_std, nrmse
+from mpikeras.errors import PreprocessingError
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.system_matrix import SystemMatrix
 from mpikeras.preprocessing.bandpass import band_mask
@@ -103,12 +104,14 @@ class RecoveryEvaluation:
         phantom_images: SM name ("input", methods..., "ground truth") -> image (Ny, Nx).
         phantom_nrmse: SM name -> {"vs_gt_sm": ..., "vs_truth": ...}.
         sm_slices: SM name -> signal at `FIGURE_TIME_STEP` (x channel), (Ny, Nx).
+        learned: names of the learned predictors (the rest are baselines).
     """
 
     voxel_nrmse: dict[str, np.ndarray]
     phantom_images: dict[str, np.ndarray]
     phantom_nrmse: dict[str, dict[str, float]]
     sm_slices: dict[str, np.ndarray]
+    learned: tuple[str, ...] = ()
 
     def summary(self) -> dict:
         return {
@@ -191,7 +194,7 @@ def evaluate_recovery(
             scores[name] = {"vs_gt_sm": float(nrmse(image[None], gt_image[None])[0])}
             if truth is not None:
                 scores[name]["vs_truth"] = float(nrmse(image[None], truth[None])[0])
-    return RecoveryEvaluation(voxel_nrmse, images, scores, slices)
+    return RecoveryEvaluation(voxel_nrmse, images, scores, slices, tuple(predictors))
 
 
 @dataclasses.dataclass
@@ -232,7 +235,8 @@ def evaluate_reconstruction(
     its one-hot image (value 1: one delta sample per unit volume) is the
     truth. Classic reconstructions use the band and SNR selection of
     `settings`, with the training SM ("classic (train SM)", the paper's) and
-    with the test SM's own 19 x 19 subgrid ("classic (test SM)").
+    with the test SM's own 19 x 19 subgrid ("classic (test SM)"); the
+    "zero image" baseline predicts nothing at all.
 
     Args:
         predictors: name -> function mapping signals (N, V, C) to images.
@@ -252,17 +256,19 @@ def evaluate_reconstruction(
     ny, nx = signals.shape_yx
     flat = signals.flat
     truth = np.eye(ny * nx, dtype=np.float32).reshape(-1, ny, nx)
-    images = {
-        name: np.asarray(predict(flat)).reshape(-1, ny, nx) for name, predict in predictors.items()
-    }
+    # The all-zero image says what a number means: one-hot truth on 361 voxels gives 1/19.
+    images = {"zero image": np.zeros_like(truth)}
+    for name, predict in predictors.items():
+        images[name] = np.asarray(predict(flat)).reshape(-1, ny, nx)
     # Classic: per-volume spectra of each test voxel, reconstructed with a per-volume SM.
     mask = band_mask(test_sm.frequencies_hz, settings.band_hz)
     u = _per_volume(sub).spectra[:, :, 0].reshape(sub.num_channels, -1, ny * nx)  # (C, K, N)
     u = np.moveaxis(u * mask[None, :, None], 2, 0)  # (N, C, K)
     for label, sm in (("classic (train SM)", train_sm), ("classic (test SM)", sub)):
         if sm.grid.shape[1:] != (ny, nx):
-            raise ValueError(
-                f"{label}: grid {sm.grid.shape[1:]} differs from the test grid {(ny, nx)}"
+            raise PreprocessingError(
+                f"{label}: the SM grid {sm.grid.shape[1:]} differs from the grid of every "
+                f"{step}nd test voxel {(ny, nx)}; the training SM must sample the same positions"
             )
         rows = select_frequencies(
             sm, settings.channels, settings.band_hz[0], settings.band_hz[1], settings.snr_threshold
@@ -277,5 +283,6 @@ def evaluate_reconstruction(
     if example_voxel is None:
         example_voxel = (ny // 2, nx // 2)
     index = example_voxel[0] * nx + example_voxel[1]
-    examples = {"ground truth": truth[index], **{k: v[index] for k, v in images.items()}}
+    examples = {"ground truth": truth[index]}
+    examples.update({k: v[index] for k, v in images.items() if k != "zero image"})
     return ReconstructionEvaluation(voxel_nrmse, examples, tuple(example_voxel))

@@ -1,0 +1,19 @@
+"""Losses of contrastive pretraining."""
+
+from mpikeras.losses.nt_xent import (
+    DEFAULT_TEMPERATURE,
+    NTXent,
+    contrastive_accuracy,
+    nt_xent,
+    nt_xent_per_anchor,
+    split_views,
+)
+
+__all__ = [
+    "DEFAULT_TEMPERATURE",
+    "NTXent",
+    "contrastive_accuracy",
+    "nt_xent",
+    "nt_xent_per_anchor",
+    "split_views",
+]

@@ -11,8 +11,11 @@ import keras
 from mpikeras.config import FinetuneConfig
 from mpikeras.data.streams import reconstruction_streams, recovery_streams
 from mpikeras.errors import RunDirectoryError
+from mpikeras.models.augmentation import SignalAugmentation
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
+from mpikeras.models.projector import ProjectionHead
+from mpikeras.models.regularized import ContrastiveRegularized
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.training.run_directory import RunDirectory
 from mpikeras.training.runner import fit_resumable
@@ -75,7 +78,8 @@ def build_head_model(
 
     Returns:
         A `SignalRecovery`, `BracketRecovery` or `DirectReconstruction`,
-        compiled with Adam and MSE.
+        compiled with Adam and MSE; wrapped in `ContrastiveRegularized` when
+        `config.contrastive_weight` > 0.
     """
     if encoder is None:
         encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
@@ -95,6 +99,14 @@ def build_head_model(
         head = config.recovery_head
         cls = BracketRecovery if config.recovery_input == "bracket" else SignalRecovery
         model = cls(encoder, head.hidden_units, head.filters, head.kernel_size, scale)
+    if config.contrastive_weight > 0:
+        model = ContrastiveRegularized(
+            model,
+            ProjectionHead.from_projector_config(config.projector),
+            config.contrastive_weight,
+            config.temperature,
+            SignalAugmentation(**config.augmentation.to_dict(), seed=config.seed),
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(
             config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
@@ -129,13 +141,13 @@ def finetune(
     Returns:
         A `FinetuneResult`.
     """
-    directory = RunDirectory(run_dir)
-    directory.bind_config(config.to_dict())
-    configure(config)
     encoder, normalization = None, None
     if config.pretrained_encoder:
         encoder, normalization = load_encoder(config.pretrained_encoder)
     data = prepare_data(config.data, config.seed, normalization)
+    directory = RunDirectory(run_dir)
+    directory.bind_config(config.to_dict())
+    configure(config)
     save_normalization(directory.path, data.normalization)
     signal_shape = data.signals.signals.shape[2:]
 
@@ -155,7 +167,7 @@ def finetune(
         return recovery_streams(data.signals, data.split, bracket=bracket, **common)
 
     def save_model(model: keras.Model, epoch: int) -> None:
-        directory.save_model(model, MODEL)
+        directory.save_model(getattr(model, "task_model", model), MODEL)
 
     model, history = fit_resumable(
         directory,

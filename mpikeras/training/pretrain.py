@@ -91,10 +91,10 @@ def pretrain(
     Raises:
         RunDirectoryError: if `run_dir` holds a run with another configuration.
     """
+    data = prepare_data(config.data, config.seed)
     directory = RunDirectory(run_dir)
     directory.bind_config(config.to_dict())
     configure(config)
-    data = prepare_data(config.data, config.seed)
     save_normalization(directory.path, data.normalization)
     signal_shape = data.signals.signals.shape[2:]
 

@@ -1,0 +1,59 @@
+"""`mpikeras train recovery|reconstruction`: a task head, wo-CL or CL (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+
+from mpikeras.cli._common import add_training_arguments, config_dict, verbosity
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the recovery or reconstruction head (with --encoder: CL, else wo-CL)",
+        description="Train a task head on the encoder. Without --encoder the encoder is trained "
+        "from scratch with the head (wo-CL); with --encoder RUN_DIR/encoder.keras the "
+        "pretrained encoder is fine-tuned (CL) or kept fixed (--freeze-encoder). Writes "
+        "model.keras (best epoch) and the run files into --out; rerun to resume.",
+    )
+    p.add_argument("task", choices=("recovery", "reconstruction"))
+    p.add_argument("--encoder", help="pretrained encoder (encoder.keras of a pretrain run)")
+    p.add_argument("--freeze-encoder", action="store_true", help="keep the encoder's weights fixed")
+    p.add_argument(
+        "--bracket",
+        action="store_true",
+        help="recovery from the two voxels bracketing the target (beyond the paper)",
+    )
+    p.add_argument(
+        "--contrastive-weight",
+        type=float,
+        help="weight of an auxiliary NT-Xent loss during fine-tuning (default 0: off)",
+    )
+    add_training_arguments(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mpikeras.config import FinetuneConfig
+    from mpikeras.errors import ConfigError
+    from mpikeras.training.finetune import finetune
+
+    extra = {"task": args.task}
+    if args.encoder:
+        extra["pretrained_encoder"] = args.encoder
+    if args.freeze_encoder:
+        extra["freeze_encoder"] = True
+    if args.bracket:
+        if args.task != "recovery":
+            raise ConfigError("recovery_input", "--bracket applies to the recovery task only")
+        extra["recovery_input"] = "bracket"
+    if args.contrastive_weight is not None:
+        extra["contrastive_weight"] = args.contrastive_weight
+    config = FinetuneConfig.from_dict(config_dict(args, extra))
+    result = finetune(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
+    setting = "CL" if config.pretrained_encoder else "wo-CL"
+    print(
+        f"wrote {result.run_dir}/model.keras ({args.task}, {setting}; run files in "
+        f"{result.run_dir})"
+    )
+    return 0
