@@ -182,7 +182,11 @@ class DataConfig(_Config):
         seed: seed of the simulated data.
         band_hz: band-pass limits.
         channels: receive channels fed to the network (x and y for 2D).
-        validation_fraction: share of voxels held out (split by voxel).
+        validation_fraction: share of voxels held out (80:20 in the paper).
+        split: "voxel": validation voxels never appear in training, alone or
+            in a combination; "sample": both sides draw from every voxel and
+            validation samples are fresh combinations (the reconstruction
+            task needs every position in training; see docs/concepts.md).
     """
 
     source: str = "simulated:openmpi-2d-19"
@@ -190,6 +194,7 @@ class DataConfig(_Config):
     band_hz: tuple[float, float] = (80e3, 600e3)
     channels: tuple[int, ...] = (0, 1)
     validation_fraction: float = 0.2
+    split: str = "voxel"
 
     def __post_init__(self) -> None:
         _check_range("band_hz", self.band_hz)
@@ -201,6 +206,8 @@ class DataConfig(_Config):
             raise ConfigError(
                 "validation_fraction", f"must be in (0, 1), got {self.validation_fraction}"
             )
+        if self.split not in ("voxel", "sample"):
+            raise ConfigError("split", f"expected 'voxel' or 'sample', got {self.split!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,21 +9,47 @@ import numpy as np
 from mpikeras.errors import PreprocessingError
 
 
+#: How training and validation data are separated.
+SPLITS = ("voxel", "sample")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class VoxelSplit:
-    """Disjoint training and validation voxels (flat indices, x fastest).
+    """Training and validation voxels (flat indices, x fastest).
 
-    Every stream built on a split draws training samples, single columns
-    and combinations alike, from `train` voxels only, so no validation voxel
-    is ever seen in training.
+    With a voxel split (`disjoint`, the default) every stream draws
+    training samples, single columns and combinations alike, from `train`
+    voxels only, so no validation voxel is ever seen in training. A sample
+    split (`VoxelSplit.shared`) lets both sides use every voxel; validation
+    samples are then fresh draws (other combinations, weights and noise).
     """
 
     train: np.ndarray
     validation: np.ndarray
+    disjoint: bool = True
 
     def __post_init__(self) -> None:
-        if np.intersect1d(self.train, self.validation).size:
+        if self.disjoint and np.intersect1d(self.train, self.validation).size:
             raise PreprocessingError("VoxelSplit: training and validation voxels overlap")
+
+    @classmethod
+    def shared(cls, num_voxels: int) -> VoxelSplit:
+        """Both sides draw from every voxel (the paper's split of combined samples)."""
+        everything = np.arange(num_voxels)
+        return cls(train=everything, validation=everything, disjoint=False)
+
+    @classmethod
+    def build(cls, kind: str, num_voxels: int, validation_fraction: float, seed: int) -> VoxelSplit:
+        """A "voxel" (`random`) or "sample" (`shared`) split.
+
+        Raises:
+            PreprocessingError: for an unknown kind.
+        """
+        if kind == "voxel":
+            return cls.random(num_voxels, validation_fraction, seed)
+        if kind == "sample":
+            return cls.shared(num_voxels)
+        raise PreprocessingError(f"split must be one of {SPLITS}, got {kind!r}")
 
     @classmethod
     def random(cls, num_voxels: int, validation_fraction: float = 0.2, seed: int = 0) -> VoxelSplit:

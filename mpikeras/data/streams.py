@@ -245,7 +245,7 @@ def recovery_streams(
     else:
         pairs = y_neighbour_pairs(ny, nx, dy)
     train_mask = np.logical_and.reduce([np.isin(p, split.train) for p in pairs])
-    val_mask = ~train_mask
+    val_mask = ~train_mask if split.disjoint else np.ones_like(train_mask)
     if not train_mask.any() or not val_mask.any():
         raise PreprocessingError(
             f"the voxel split leaves {int(train_mask.sum())} training and {int(val_mask.sum())} "

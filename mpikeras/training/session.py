@@ -46,7 +46,7 @@ class TrainingData:
 def prepare_data(
     data: DataConfig, seed: int, normalization: Normalization | None = None
 ) -> TrainingData:
-    """Load, band-pass and normalise the training SM, and split its voxels 80:20.
+    """Load, band-pass and normalise the training SM, and split it 80:20 (`data.split`).
 
     Args:
         data: source, band, channels and validation share.
@@ -60,7 +60,7 @@ def prepare_data(
     sm = load_system_matrix(data.source, seed=data.seed)
     signals = voxel_signals(sm, band_hz=data.band_hz, channels=data.channels)
     normalization = normalization or Normalization.fit(signals.signals)
-    split = VoxelSplit.random(signals.num_voxels, data.validation_fraction, seed=seed)
+    split = VoxelSplit.build(data.split, signals.num_voxels, data.validation_fraction, seed)
     return TrainingData(signals.normalized(normalization), normalization, split)
 
 
