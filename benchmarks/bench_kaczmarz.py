@@ -135,15 +135,23 @@ def _print_table(results: dict) -> None:
         f"lambda {results['lam']}, {results['iterations']} sweeps"
     )
     print(f"{'implementation':<28}{'median':>12}{'runs':>6}")
-    print(f"{'kaczmarz (NumPy + BLAS)':<28}{results['kaczmarz_s'] * 1e3:>9.2f} ms"
-          f"{results['kaczmarz_repeats']:>6}")  # fmt: skip
-    print(f"{'pure-Python reference':<28}{results['reference_s'] * 1e3:>9.1f} ms"
-          f"{results['reference_repeats']:>6}")  # fmt: skip
-    print(f"{'reconstruct() end to end':<28}{results['reconstruct_s'] * 1e3:>9.2f} ms"
-          f"{results['kaczmarz_repeats']:>6}")  # fmt: skip
-    print(f"speedup {results['speedup']:.0f}x (target >= 10x), "
-          f"max relative difference {results['max_relative_difference']:.1e}, "
-          f"correlation with truth {results['correlation_with_truth']:.3f}")  # fmt: skip
+    print(
+        f"{'kaczmarz (NumPy + BLAS)':<28}{results['kaczmarz_s'] * 1e3:>9.2f} ms"
+        f"{results['kaczmarz_repeats']:>6}"
+    )
+    print(
+        f"{'pure-Python reference':<28}{results['reference_s'] * 1e3:>9.1f} ms"
+        f"{results['reference_repeats']:>6}"
+    )
+    print(
+        f"{'reconstruct() end to end':<28}{results['reconstruct_s'] * 1e3:>9.2f} ms"
+        f"{results['kaczmarz_repeats']:>6}"
+    )
+    print(
+        f"speedup {results['speedup']:.0f}x (target >= 10x), "
+        f"max relative difference {results['max_relative_difference']:.1e}, "
+        f"correlation with truth {results['correlation_with_truth']:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -136,17 +136,25 @@ def run(quick: bool = False) -> dict:
 def _print(result: dict) -> None:
     voxels = result["voxels"]
     rows = [
-        ("system matrix", f"{voxels} voxels x {result['channels']} channels x "
-                          f"{result['samples']} samples ({result['preset']})"),
-        ("simulate_system_matrix", f"{result['fast_s']:.3f} s (median of "
-                                   f"{len(result['fast_runs_s'])}; target <= 1 s)"),
-        ("reference loop", f"{result['reference_s']:.1f} s (extrapolated from "
-                           f"{result['reference_voxels']} voxels, "
-                           f"{1e3 * result['reference_s_per_voxel']:.1f} ms per voxel)"),
+        (
+            "system matrix",
+            f"{voxels} voxels x {result['channels']} channels x "
+            f"{result['samples']} samples ({result['preset']})",
+        ),
+        (
+            "simulate_system_matrix",
+            f"{result['fast_s']:.3f} s (median of {len(result['fast_runs_s'])}; target <= 1 s)",
+        ),
+        (
+            "reference loop",
+            f"{result['reference_s']:.1f} s (extrapolated from "
+            f"{result['reference_voxels']} voxels, "
+            f"{1e3 * result['reference_s_per_voxel']:.1f} ms per voxel)",
+        ),
         ("speed-up", f"{result['speedup']:.0f}x (target >= 20x)"),
         ("relative error", f"{result['relative_error']:.2e} (noise-free spectra, subset)"),
         ("CPU cores", str(result["threads"])),
-    ]  # fmt: skip
+    ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

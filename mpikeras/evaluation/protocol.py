@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from mpikeras.errors import PreprocessingError
 from mpikeras.evaluation.baselines import recovery_baselines
 from mpikeras.evaluation.metrics import mean_std, nrmse
-from mpikeras.errors import PreprocessingError
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.system_matrix import SystemMatrix
 from mpikeras.preprocessing.bandpass import band_mask

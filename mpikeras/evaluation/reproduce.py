@@ -202,9 +202,13 @@ def _configs(preset: ReproducePreset, seed: int, train_path: Path) -> tuple[Pret
     pre = PretrainConfig.from_dict({**common, "epochs": preset.pretrain_epochs})
     heads = {}
     for run, (task, recovery_input, _) in HEADS.items():
+        # Reconstruction maps signals to positions: it must see every position lit in
+        # training, so its validation samples are fresh combinations (docs/concepts.md).
+        split = "sample" if task == "reconstruction" else "voxel"
         heads[run] = FinetuneConfig.from_dict(
             {
                 **common,
+                "data": {**common["data"], "split": split},
                 "epochs": preset.finetune_epochs,
                 "task": task,
                 "recovery_input": recovery_input,
@@ -216,7 +220,7 @@ def _configs(preset: ReproducePreset, seed: int, train_path: Path) -> tuple[Pret
 
 def reproduce(
     out_dir: str | Path,
-    preset: str = "quick",
+    preset: str | ReproducePreset = "quick",
     seeds: int = 1,
     *,
     pipeline: str = "auto",
@@ -231,7 +235,7 @@ def reproduce(
 
     Args:
         out_dir: output directory (also holds the cached data and all runs).
-        preset: "quick" or "paper" (see `REPRODUCE_PRESETS`).
+        preset: "quick", "paper" (see `REPRODUCE_PRESETS`) or a `ReproducePreset`.
         seeds: number of training seeds (0, 1, ...).
         pipeline: input pipeline, "auto", "tf" or "python".
         verbose: Keras verbosity of the trainings.
@@ -240,13 +244,13 @@ def reproduce(
     Returns:
         The results dict written to `results.json`.
     """
-    if preset not in REPRODUCE_PRESETS:
+    if isinstance(preset, str) and preset not in REPRODUCE_PRESETS:
         raise ValueError(
             f"unknown reproduce preset {preset!r}; expected one of {sorted(REPRODUCE_PRESETS)}"
         )
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
-    spec = REPRODUCE_PRESETS[preset]
+    spec = REPRODUCE_PRESETS[preset] if isinstance(preset, str) else preset
     out = Path(out_dir)
     started = time.time()
     data = prepare_protocol_data(out / "data", log)

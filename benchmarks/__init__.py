@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks of mpikeras (`python -m benchmarks`)."""

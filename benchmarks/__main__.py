@@ -1,0 +1,110 @@
+"""Run every benchmark and print one table of figures, ratios and targets.
+
+    python -m benchmarks [--quick] [--with-reproduce] [--out FILE]
+
+Figures are medians measured in this one run on this machine; ratios compare
+two implementations measured side by side, which is what survives a shared,
+noisy machine. Results also go to a JSON file (default
+`benchmark-results.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+from benchmarks import bench_kaczmarz, bench_memory, bench_pipeline, bench_simulator, bench_training
+
+
+def _rows(results: dict) -> list[tuple[str, str, str, str]]:
+    """(measure, figure, target, verdict) rows."""
+    rows = []
+
+    def check(name: str, figure: str, value: float, target: float, higher: bool = True):
+        ok = value >= target if higher else value <= target
+        bound = f"{'>=' if higher else '<='} {target:g}"
+        rows.append((name, figure, bound, "ok" if ok else "MISSED"))
+
+    sim = results["simulator"]
+    check("simulator: 37 x 37 SM, seconds", f"{sim['fast_s']:.2f}", sim["fast_s"], 1.0, False)
+    check("simulator: speed-up vs per-voxel loop", f"{sim['speedup']:.0f}x", sim["speedup"], 20)
+    kac = results["kaczmarz"]
+    check("Kaczmarz: speed-up vs plain loop", f"{kac['speedup']:.0f}x", kac["speedup"], 10)
+    train = results["training"]
+    for task, by_batch in train["ratio_best_to_torch"].items():
+        for batch, ratio in by_batch.items():
+            check(f"{task}: best backend / plain torch, batch {batch}", f"{ratio:.2f}", ratio, 1.0)
+    pipe = results["pipeline"]
+    best_pairs = max(pipe["pairs_per_s"].values())
+    pre32 = train["results"]["pretrain"][min(train["results"]["pretrain"], key=int)]
+    consumed = max(v for k, v in pre32.items() if k != "plain-torch") * pipe["batch_size"]
+    check(
+        "pipeline pairs/s over pretraining samples/s",
+        f"{best_pairs / consumed:.0f}x",
+        best_pairs / consumed,
+        10,
+    )
+    if "reproduce" in results:
+        rep = results["reproduce"]
+        check(
+            "reproduce --preset quick, minutes",
+            f"{rep['seconds'] / 60:.1f}",
+            rep["seconds"] / 60,
+            10,
+            False,
+        )
+        check(
+            "reproduce --preset quick, peak GiB",
+            f"{rep['peak_rss_gib']:.2f}",
+            rep["peak_rss_gib"],
+            4,
+            False,
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller encoder")
+    parser.add_argument(
+        "--with-reproduce",
+        action="store_true",
+        help="also time `mpikeras reproduce --preset quick` (minutes)",
+    )
+    parser.add_argument("--out", default="benchmark-results.json")
+    args = parser.parse_args(argv)
+    results = {"machine": platform.platform(), "python": sys.version.split()[0]}
+    for name, module in (
+        ("simulator", bench_simulator),
+        ("kaczmarz", bench_kaczmarz),
+        ("pipeline", bench_pipeline),
+        ("training", bench_training),
+    ):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        results[name] = module.run(quick=args.quick)
+    if args.with_reproduce:
+        print("running reproduce --preset quick ...", file=sys.stderr, flush=True)
+        results["reproduce"] = bench_memory.run()
+    rows = [("measure", "figure", "target", ""), *_rows(results)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, row in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nsteps per second:", json.dumps(results["training"]["results"]))
+    print(
+        "pipeline:",
+        json.dumps({k: results["pipeline"][k] for k in ("pairs_per_s", "combinations_per_s")}),
+    )
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Input-pipeline throughput: augmented contrastive pairs and combinations per second.
+
+Both pipelines of `mpikeras.data` (tf.data and the NumPy PyDataset) produce
+batches of 32 pairs of augmented views from the simulated 19 x 19 training
+SM (half of the samples weighted combinations of 2 to 8 columns), and the
+reconstruction stream produces combinations with their images. Each is timed
+alone, after a warm-up, as the median over several windows.
+
+Run `python benchmarks/bench_pipeline.py` (or `--quick`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from mpikeras._compat import tensorflow_available
+from mpikeras.data import VoxelSplit, contrastive_streams, reconstruction_streams
+from mpikeras.preprocessing import Normalization, voxel_signals
+from mpikeras.simulation import preset, simulate_system_matrix
+
+BATCH = 32
+
+
+def _rate(stream, batches: int, windows: int) -> float:
+    """Median samples per second over `windows` windows of `batches` batches."""
+    iterator = iter(stream) if not hasattr(stream, "__getitem__") else None
+    index = 0
+
+    def next_batch():
+        nonlocal index
+        if iterator is not None:
+            return next(iterator)
+        index += 1
+        return stream[index - 1]
+
+    for _ in range(3):
+        next_batch()
+    rates = []
+    for _ in range(windows):
+        start = time.perf_counter()
+        for _ in range(batches):
+            next_batch()
+        rates.append(batches * BATCH / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def run(quick: bool = False) -> dict:
+    """Pairs per second (contrastive) and combinations per second (reconstruction).
+
+    Returns:
+        dict: `pairs_per_s` and `combinations_per_s` per pipeline ("tf",
+        "python"), and the batch size.
+    """
+    sm = simulate_system_matrix(preset("openmpi-2d-19"), seed=0)
+    signals = voxel_signals(sm)
+    signals = signals.normalized(Normalization.fit(signals.signals))
+    split = VoxelSplit.random(signals.num_voxels)
+    batches, windows = (10, 3) if quick else (30, 5)
+    out: dict = {"batch_size": BATCH, "pairs_per_s": {}, "combinations_per_s": {}}
+    pipelines = ["python"] + (["tf"] if tensorflow_available() else [])
+    for pipeline in pipelines:
+        pairs = contrastive_streams(signals, split, batch_size=BATCH, pipeline=pipeline).train
+        out["pairs_per_s"][pipeline] = _rate(pairs, batches, windows)
+        combos = reconstruction_streams(signals, split, batch_size=BATCH, pipeline=pipeline).train
+        out["combinations_per_s"][pipeline] = _rate(combos, batches, windows)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    result = run(parser.parse_args().quick)
+    for kind in ("pairs_per_s", "combinations_per_s"):
+        for pipeline, rate in result[kind].items():
+            print(f"{kind:20s} {pipeline:7s} {rate:10.0f}")

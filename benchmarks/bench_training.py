@@ -1,0 +1,218 @@
+"""Training throughput per Keras backend, beside a plain PyTorch loop of the same network.
+
+For each backend (a fresh process with KERAS_BACKEND set) a SimCLR
+pretraining step (two views of each sample, NT-Xent) and a recovery
+fine-tuning step (SignalRecovery, MSE) are timed with compiled training
+(`jit_compile="auto"`: XLA on TensorFlow, jax.jit on JAX; eager on PyTorch)
+on in-memory data. The reference is what a PyTorch user of CLMR would write:
+`torch.nn` modules of the same layers, the same loss, Adam and a Python
+loop. Steps per second are medians over epochs after a warm-up epoch.
+
+Run `python benchmarks/bench_training.py` (or `--quick`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SAMPLES, CHANNELS = 1632, 2
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _keras_worker(task: str, filters: int, batch: int, steps: int, epochs: int) -> dict:
+    import keras
+    import numpy as np
+
+    from mpikeras.config import EncoderConfig, PretrainConfig
+    from mpikeras.models import Encoder, SignalRecovery
+    from mpikeras.training.pretrain import build_simclr
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    n = batch * steps
+    x = rng.normal(size=(n, SAMPLES, CHANNELS)).astype("float32")
+    if task == "pretrain":
+        model = build_simclr(
+            PretrainConfig(encoder=EncoderConfig(filters=filters)), (SAMPLES, CHANNELS)
+        )
+        data = {"x": {"view_a": x, "view_b": x + 0.1 * rng.normal(size=x.shape).astype("float32")}}
+    else:
+        model = SignalRecovery(Encoder(input_shape=(SAMPLES, CHANNELS), filters=filters))
+        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile="auto")
+        data = {"x": x, "y": np.roll(x, 3, axis=1)}
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(
+        **data, batch_size=batch, epochs=epochs + 1, shuffle=False, verbose=0, callbacks=[Timer()]
+    )
+    return {"steps_per_s": steps / statistics.median(times[1:]), "backend": keras.backend.backend()}
+
+
+def _torch_worker(
+    task: str, filters: int, batch: int, steps: int, epochs: int, threads: int = 0
+) -> dict:
+    import torch
+    from torch import nn
+
+    if threads:
+        torch.set_num_threads(threads)
+    from mpikeras.config import EncoderConfig
+    from mpikeras.models.encoder import encoder_output_length
+
+    torch.manual_seed(0)
+    cfg = EncoderConfig(filters=filters)
+    layers, in_ch = [], CHANNELS
+    for k, s in zip(cfg.kernel_sizes, cfg.strides, strict=True):
+        conv = nn.Conv1d(in_ch, filters, k, stride=s, bias=False)
+        nn.init.kaiming_normal_(conv.weight)
+        layers += [conv, nn.BatchNorm1d(filters, momentum=0.1, eps=1e-5), nn.ReLU()]
+        in_ch = filters
+    features = filters * encoder_output_length(SAMPLES, cfg.kernel_sizes, cfg.strides)
+    encoder = nn.Sequential(*layers, nn.Flatten())
+    if task == "pretrain":
+        head = nn.Sequential(nn.Linear(features, 256), nn.ReLU(), nn.Linear(256, 64))
+    else:
+        head = nn.Sequential(
+            nn.Linear(features, 512),
+            nn.ReLU(),
+            nn.Linear(512, SAMPLES * CHANNELS),
+            nn.Unflatten(1, (CHANNELS, SAMPLES)),
+            nn.Conv1d(CHANNELS, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(8, CHANNELS, 1),
+        )
+    model = nn.Sequential(encoder, head)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999))
+    x = torch.randn(batch * steps, CHANNELS, SAMPLES)
+
+    def nt_xent(z, tau=0.5):
+        z = nn.functional.normalize(z, dim=1)
+        logits = z @ z.T / tau
+        logits.fill_diagonal_(-1e9)
+        b = z.shape[0] // 2
+        target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+        return nn.functional.cross_entropy(logits, target)
+
+    times = []
+    for _ in range(epochs + 1):
+        start = time.perf_counter()
+        for i in range(steps):
+            xb = x[i * batch : (i + 1) * batch]
+            optimizer.zero_grad()
+            if task == "pretrain":
+                views = torch.cat([xb, xb + 0.1 * torch.randn_like(xb)])
+                loss = nt_xent(model(views))
+            else:
+                loss = nn.functional.mse_loss(model(xb), torch.roll(xb, 3, dims=2))
+            loss.backward()
+            optimizer.step()
+        times.append(time.perf_counter() - start)
+    return {
+        "steps_per_s": steps / statistics.median(times[1:]),
+        "backend": "plain torch",
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _measure(
+    backend: str, task: str, filters: int, batch: int, steps: int, epochs: int, threads: int = 0
+) -> dict:
+    env = {**os.environ, "KERAS_BACKEND": backend if backend != "plain-torch" else "torch"}
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.bench_training",
+        "--worker",
+        backend,
+        "--task",
+        task,
+        "--filters",
+        str(filters),
+        "--batch",
+        str(batch),
+        "--steps",
+        str(steps),
+        "--epochs",
+        str(epochs),
+        "--threads",
+        str(threads),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run(quick: bool = False, batches: tuple[int, ...] = (32, 256)) -> dict:
+    """Steps per second per backend, task and batch size, and the best ratio to plain torch.
+
+    Args:
+        quick: 64 encoder filters and few steps instead of the paper's 256.
+        batches: batch sizes to time.
+
+    Returns:
+        dict with `filters`, `results[task][batch][backend] = steps_per_s` and
+        `ratio_best_to_torch[task][batch]`.
+    """
+    filters = 64 if quick else 256
+    results: dict = {}
+    ratios: dict = {}
+    for task in ("pretrain", "finetune"):
+        for batch in batches:
+            steps = 4 if quick or batch > 32 else 10
+            epochs = 2 if quick else 3
+            row = {b: _measure(b, task, filters, batch, steps, epochs) for b in BACKENDS}
+            # The reference at its best: default threads, or one thread (which wins on a
+            # busy 2-core machine, where OpenMP threads wait on each other).
+            row["plain-torch"] = max(
+                (_measure("plain-torch", task, filters, batch, steps, epochs, t) for t in (0, 1)),
+                key=lambda r: r.get("steps_per_s", 0.0),
+            )
+            results.setdefault(task, {})[batch] = {
+                b: r.get("steps_per_s", float("nan")) for b, r in row.items()
+            }
+            best = max(results[task][batch][b] for b in BACKENDS)
+            ratios.setdefault(task, {})[batch] = best / results[task][batch]["plain-torch"]
+    return {"filters": filters, "results": results, "ratio_best_to_torch": ratios}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--worker")
+    parser.add_argument("--task", default="pretrain")
+    parser.add_argument("--filters", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="plain torch: 0 = default")
+    args = parser.parse_args()
+    if args.worker == "plain-torch":
+        result = _torch_worker(
+            args.task, args.filters, args.batch, args.steps, args.epochs, args.threads
+        )
+        print(json.dumps(result))
+        return
+    if args.worker:
+        print(
+            json.dumps(_keras_worker(args.task, args.filters, args.batch, args.steps, args.epochs))
+        )
+        return
+    print(json.dumps(run(args.quick), indent=2))
+
+
+if __name__ == "__main__":
+    main()
