@@ -264,14 +264,19 @@ class RecoveryHeadConfig(_Config):
     """Recovery head: Dense, ReLU, Dense, Conv1D(8, 3), ReLU, Conv1D(1) (paper section II).
 
     `hidden_units`, the first Dense layer's width, is ours (the paper is silent).
+    `bracket_filters` and `bracket_kernel_size` size the convolutions of the
+    two-voxel variant (`BracketRecovery`, beyond the paper).
     """
 
     hidden_units: int = 512
     filters: int = 8
     kernel_size: int = 3
+    bracket_filters: int = 32
+    bracket_kernel_size: int = 9
 
     def __post_init__(self) -> None:
-        for key in ("hidden_units", "filters", "kernel_size"):
+        keys = ("hidden_units", "filters", "kernel_size", "bracket_filters", "bracket_kernel_size")
+        for key in keys:
             _check_positive(key, getattr(self, key))
 
 
@@ -294,6 +299,9 @@ class ReconstructionHeadConfig(_Config):
 #: The paper's reference batch size, against which learning rates are scaled.
 REFERENCE_BATCH_SIZE = 32
 
+#: Values of `TrainingConfig.distribution` (see `mpikeras.training.distribution`).
+DISTRIBUTIONS = ("none", "data_parallel")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig(_Config):
@@ -311,6 +319,10 @@ class TrainingConfig(_Config):
             backend, "true" or "false" force it).
         mixed_precision: "float32", "mixed_bfloat16" (GPU) or "mixed_float16";
             losses and logits stay float32.
+        distribution: "none" (one device) or "data_parallel" (every GPU, or
+            every logical CPU device, of this machine: JAX
+            `keras.distribution.DataParallel`, TensorFlow `MirroredStrategy`;
+            `batch_size` is the global batch, split across the devices).
     """
 
     epochs: int = 1000
@@ -320,6 +332,7 @@ class TrainingConfig(_Config):
     seed: int = 0
     jit_compile: str = "auto"
     mixed_precision: str = "float32"
+    distribution: str = "none"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
     combination: CombinationConfig = dataclasses.field(default_factory=CombinationConfig)
@@ -342,6 +355,11 @@ class TrainingConfig(_Config):
                 "mixed_precision",
                 "expected 'float32', 'mixed_bfloat16' or 'mixed_float16', "
                 f"got {self.mixed_precision!r}",
+            )
+        if self.distribution not in DISTRIBUTIONS:
+            raise ConfigError(
+                "distribution",
+                f"expected one of {list(DISTRIBUTIONS)}, got {self.distribution!r}",
             )
 
     @property
