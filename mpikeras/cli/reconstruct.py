@@ -12,7 +12,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Classic reconstruction as MPIReco.jl does it: frequency selection by "
         "minimum frequency and SNR, background-corrected measurement, Kaczmarz with relative "
         "Tikhonov regularisation, real and non-negative projection. Writes IMAGE.npy (the "
-        "image in delta-sample units, shape (Nz, Ny, Nx)) and IMAGE.png.",
+        "image in delta-sample units, shape (Nz, Ny, Nx), or (frames, Nz, Ny, Nx) with --frames "
+        "each) and IMAGE.png.",
     )
     p.add_argument("--sm", required=True, help="system matrix (MDF calibration file)")
     p.add_argument("--measurement", required=True, help="measurement (MDF file)")
@@ -30,11 +31,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--channels", type=int, nargs="+", default=[0, 1], help="receive channels (default 0 1)"
     )
+    p.add_argument(
+        "--frames",
+        choices=("mean", "each"),
+        default="mean",
+        help="reconstruct the mean foreground frame (default) or every frame, with progress",
+    )
     p.add_argument("--out", required=True, help="output name; .npy and .png are written")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     import numpy as np
@@ -45,22 +53,31 @@ def run(args: argparse.Namespace) -> int:
 
     sm = read_system_matrix(args.sm)
     measurement = read_measurement(args.measurement)
-    image = reconstruct(
-        sm,
-        measurement,
-        lam=args.lam,
-        iterations=args.iterations,
-        channels=tuple(args.channels),
-        min_frequency_hz=args.min_frequency,
-        max_frequency_hz=args.max_frequency,
-        snr_threshold=args.snr_threshold,
-    )
+    options = {
+        "lam": args.lam,
+        "iterations": args.iterations,
+        "channels": tuple(args.channels),
+        "min_frequency_hz": args.min_frequency,
+        "max_frequency_hz": args.max_frequency,
+        "snr_threshold": args.snr_threshold,
+    }
+    if args.frames == "mean":
+        image = reconstruct(sm, measurement, **options)
+    else:
+        spectra = measurement.spectra(average_frames=False, average_periods=True)
+        images = []
+        for i, frame in enumerate(spectra):
+            images.append(reconstruct(sm, frame, **options))
+            print(f"\rreconstructed frame {i + 1}/{len(spectra)}", end="", file=sys.stderr)
+        print(file=sys.stderr)
+        image = np.stack(images)  # (F, Nz, Ny, Nx)
     out = Path(args.out)
     stem = out.with_suffix("") if out.suffix in (".npy", ".png") else out
     npy, png = stem.with_suffix(".npy"), stem.with_suffix(".png")
     with atomic_path(npy) as tmp:
         np.save(tmp, image)
     title = f"{Path(args.measurement).name}: λ = {args.lam}, {args.iterations} sweeps"
-    figure_image(image[image.shape[0] // 2], sm.grid, title, png)
+    shown = image if image.ndim == 3 else image.mean(axis=0)
+    figure_image(shown[shown.shape[0] // 2], sm.grid, title, png)
     print(f"wrote {npy} (shape {image.shape}, delta-sample units) and {png}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _progress(done: int, total: int) -> None:
+    if total > 4096:  # only scans long enough to wait for (3D)
+        end = "\n" if done == total else ""
+        print(f"\rsimulating {done}/{total} voxels", end=end, file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from mpikeras.errors import MPIKerasError
     from mpikeras.io import write_measurement, write_system_matrix
@@ -55,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "give --preset NAME (a system matrix) or --phantom NAME (a measurement)"
         )
     cfg = preset(args.preset, slices=args.slices)
-    sm = simulate_system_matrix(cfg, seed=args.seed)
+    sm = simulate_system_matrix(cfg, seed=args.seed, progress=_progress)
     path = write_system_matrix(args.out, sm)
     nx, ny, nz = sm.grid.size
     print(

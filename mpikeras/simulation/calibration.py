@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -123,7 +124,16 @@ def box_quadrature(
     return offsets, weights
 
 
-def simulate_signals(config: CalibrationConfig, positions_m: np.ndarray) -> np.ndarray:
+#: Positions simulated per chunk: bounds memory (a 3D 37^3 scan is 50653 voxels) and paces
+#: progress reports.
+_POSITIONS_PER_CHUNK = 4096
+
+
+def simulate_signals(
+    config: CalibrationConfig,
+    positions_m: np.ndarray,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Noise-free voltage spectra of the delta sample at each position.
 
     The signal of the sample volume is integrated with `box_quadrature`
@@ -133,6 +143,8 @@ def simulate_signals(config: CalibrationConfig, positions_m: np.ndarray) -> np.n
     Args:
         config: `CalibrationConfig`. The scan (its grid is not used).
         positions_m: array, shape (M, 3). Delta-sample centres (m).
+        progress: called as `progress(done, total)` after each chunk of
+            positions, for long (3D) scans.
 
     Returns:
         complex64 array, shape (M, C, K): unnormalised rfft of one period,
@@ -144,11 +156,22 @@ def simulate_signals(config: CalibrationConfig, positions_m: np.ndarray) -> np.n
     points = positions_m[:, None, :] + offsets[None, :, :]
     table = config.particles.table(field_magnitude_bound(config.acquisition, points))
     phi = magnetite_volume_fraction(config.concentration_mol_per_l)
-    rate = moment_rate(config.acquisition, table, positions_m, offsets, weights * phi)
-    return voltage_spectra(rate, config.acquisition, config.particles, config.receiver)
+    total = positions_m.shape[0]
+    chunks = []
+    for start in range(0, total, _POSITIONS_PER_CHUNK):
+        chunk = positions_m[start : start + _POSITIONS_PER_CHUNK]
+        rate = moment_rate(config.acquisition, table, chunk, offsets, weights * phi)
+        chunks.append(voltage_spectra(rate, config.acquisition, config.particles, config.receiver))
+        if progress is not None:
+            progress(min(start + _POSITIONS_PER_CHUNK, total), total)
+    return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
 
 
-def simulate_system_matrix(config: CalibrationConfig, seed: int = 0) -> SystemMatrix:
+def simulate_system_matrix(
+    config: CalibrationConfig,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> SystemMatrix:
     """Simulate a calibration scan, as the robot of a real scanner records it.
 
     Each foreground frame is the delta sample's signal plus the static
@@ -167,6 +190,7 @@ def simulate_system_matrix(config: CalibrationConfig, seed: int = 0) -> SystemMa
     Args:
         config: `CalibrationConfig`. The scan.
         seed: int. Seed of the noise. Defaults to 0.
+        progress: optional `progress(done, total)` callback over the voxels.
 
     Returns:
         The `SystemMatrix` on `config.scan_grid`, with the delta-sample size,
@@ -182,7 +206,7 @@ def simulate_system_matrix(config: CalibrationConfig, seed: int = 0) -> SystemMa
         ),
     )
     positions = grid.positions_m().reshape(-1, 3)
-    clean = simulate_signals(config, positions)  # (O, C, K)
+    clean = simulate_signals(config, positions, progress)  # (O, C, K)
     rng = np.random.default_rng(seed)
     c, k = clean.shape[1:]
     background = feedthrough_spectrum(acq, config.receiver)
