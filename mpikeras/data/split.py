@@ -8,7 +8,6 @@ import numpy as np
 
 from mpikeras.errors import PreprocessingError
 
-
 #: How training and validation data are separated.
 SPLITS = ("voxel", "sample")
 

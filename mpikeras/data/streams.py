@@ -98,6 +98,47 @@ def _check_batch(batch_size: int) -> None:
         raise PreprocessingError(f"batch_size must be positive, got {batch_size}")
 
 
+def _combination_streams(
+    kind: str,
+    signals: VoxelSignals,
+    split: VoxelSplit,
+    batch_size: int,
+    seed: int,
+    steps_per_epoch: int,
+    start_epoch: int,
+    pipeline: str,
+    **spec: Any,
+) -> Streams:
+    """Streams of columns and combinations drawn from each side of the split."""
+    _check_batch(batch_size)
+    pipeline = resolve_pipeline(pipeline)
+    flat = signals.flat
+    steps = _steps(steps_per_epoch, split.train.size, batch_size)
+    num_val = max(batch_size, split.validation.size)
+    specs = [
+        StreamSpec(
+            kind=kind,
+            columns=flat[voxels],
+            seed=stream_seed,
+            batch_size=batch_size,
+            epoch_length=length,
+            voxel_ids=voxels if kind == "reconstruction" else None,
+            **spec,
+        )
+        for voxels, stream_seed, length in (
+            (split.train, seed, steps * batch_size),
+            (split.validation, seed + 1, num_val),
+        )
+    ]
+    validation = materialize(specs[1], num_val)
+    return Streams(
+        _train_stream(specs[0], start_epoch * steps, pipeline),
+        validation if isinstance(validation, tuple) else (validation,),
+        steps,
+        pipeline,
+    )
+
+
 def contrastive_streams(
     signals: VoxelSignals,
     split: VoxelSplit,
@@ -116,7 +157,7 @@ def contrastive_streams(
 
     >>> split = VoxelSplit.random(signals.num_voxels)           # doctest: +SKIP
     >>> streams = contrastive_streams(signals, split)           # doctest: +SKIP
-    >>> model.fit(**streams.fit_kwargs(), epochs=10)                          # doctest: +SKIP
+    >>> model.fit(**streams.fit_kwargs(), epochs=10)            # doctest: +SKIP
 
     Args:
         signals: normalised voxel signals.
@@ -132,26 +173,17 @@ def contrastive_streams(
     Returns:
         `Streams` whose elements are `{"view_a", "view_b"}` dicts (inputs only).
     """
-    _check_batch(batch_size)
-    pipeline = resolve_pipeline(pipeline)
-    flat = signals.flat
-    common = {
-        "kind": "contrastive",
-        "batch_size": batch_size,
-        "augmentation": augmentation or AugmentationConfig(),
-        "combination": combination or CombinationConfig(),
-    }
-    steps = _steps(steps_per_epoch, split.train.size, batch_size)
-    train = StreamSpec(
-        columns=flat[split.train], seed=seed, epoch_length=steps * batch_size, **common
-    )
-    num_val = max(batch_size, split.validation.size)
-    val = StreamSpec(columns=flat[split.validation], seed=seed + 1, epoch_length=num_val, **common)
-    return Streams(
-        _train_stream(train, start_epoch * steps, pipeline),
-        (materialize(val, num_val),),
-        steps,
+    return _combination_streams(
+        "contrastive",
+        signals,
+        split,
+        batch_size,
+        seed,
+        steps_per_epoch,
+        start_epoch,
         pipeline,
+        augmentation=augmentation or AugmentationConfig(),
+        combination=combination or CombinationConfig(),
     )
 
 
@@ -176,36 +208,17 @@ def reconstruction_streams(
         `Streams` of `(signal (B, V, C), image (B, Ny, Nx, 1))`; arguments as
         in `contrastive_streams`.
     """
-    _check_batch(batch_size)
-    pipeline = resolve_pipeline(pipeline)
-    flat = signals.flat
-    common = {
-        "kind": "reconstruction",
-        "batch_size": batch_size,
-        "combination": combination or CombinationConfig(),
-        "image_shape": signals.shape_yx,
-    }
-    steps = _steps(steps_per_epoch, split.train.size, batch_size)
-    train = StreamSpec(
-        columns=flat[split.train],
-        seed=seed,
-        epoch_length=steps * batch_size,
-        voxel_ids=split.train,
-        **common,
-    )
-    num_val = max(batch_size, split.validation.size)
-    val = StreamSpec(
-        columns=flat[split.validation],
-        seed=seed + 1,
-        epoch_length=num_val,
-        voxel_ids=split.validation,
-        **common,
-    )
-    return Streams(
-        _train_stream(train, start_epoch * steps, pipeline),
-        materialize(val, num_val),
-        steps,
+    return _combination_streams(
+        "reconstruction",
+        signals,
+        split,
+        batch_size,
+        seed,
+        steps_per_epoch,
+        start_epoch,
         pipeline,
+        combination=combination or CombinationConfig(),
+        image_shape=signals.shape_yx,
     )
 
 

@@ -27,6 +27,11 @@ def _signal_shape(encoder: keras.Model) -> tuple[int, int]:
 class _Head(keras.Model):
     """Shared config handling: the encoder is serialised with the head."""
 
+    def _remember(self, encoder: keras.Model, normalization_scale: float | None, **config) -> None:
+        self.encoder = encoder
+        self.normalization_scale = normalization_scale
+        self._head_config = config
+
     def get_config(self) -> dict:
         return {
             "encoder": keras.saving.serialize_keras_object(self.encoder),
@@ -97,13 +102,13 @@ class SignalRecovery(_Head):
         kwargs.setdefault("name", "signal_recovery")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
-        self.encoder = encoder
-        self.normalization_scale = normalization_scale
-        self._head_config = {
-            "hidden_units": hidden_units,
-            "filters": filters,
-            "kernel_size": kernel_size,
-        }
+        self._remember(
+            encoder,
+            normalization_scale,
+            hidden_units=hidden_units,
+            filters=filters,
+            kernel_size=kernel_size,
+        )
 
 
 @keras.saving.register_keras_serializable(package="mpikeras")
@@ -156,13 +161,13 @@ class BracketRecovery(_Head):
         kwargs.setdefault("name", "bracket_recovery")
         super().__init__(inputs={"lower": lower, "upper": upper}, outputs=outputs, **kwargs)
         # === Config ===
-        self.encoder = encoder
-        self.normalization_scale = normalization_scale
-        self._head_config = {
-            "hidden_units": hidden_units,
-            "filters": filters,
-            "kernel_size": kernel_size,
-        }
+        self._remember(
+            encoder,
+            normalization_scale,
+            hidden_units=hidden_units,
+            filters=filters,
+            kernel_size=kernel_size,
+        )
 
 
 @keras.saving.register_keras_serializable(package="mpikeras")
@@ -207,11 +212,11 @@ class DirectReconstruction(_Head):
         kwargs.setdefault("name", "direct_reconstruction")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         # === Config ===
-        self.encoder = encoder
-        self.normalization_scale = normalization_scale
-        self._head_config = {
-            "image_shape": (ny, nx),
-            "filters": filters,
-            "kernel_size": kernel_size,
-            "elu_alpha": elu_alpha,
-        }
+        self._remember(
+            encoder,
+            normalization_scale,
+            image_shape=(ny, nx),
+            filters=filters,
+            kernel_size=kernel_size,
+            elu_alpha=elu_alpha,
+        )
