@@ -1,7 +1,7 @@
 """Generate docs/cli.md (from the argument parser) and docs/configuration.md (from the dataclasses).
 
-    python docs/gen_reference.py          # rewrite both pages
-    python docs/gen_reference.py --check  # exit 1 if a page is out of date (CI runs this as a test)
+python docs/gen_reference.py          # rewrite both pages
+python docs/gen_reference.py --check  # exit 1 if a page is out of date (CI runs this as a test)
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ class _Config:
     @classmethod
     def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
         if not isinstance(data, Mapping):
-            raise ConfigError(prefix or "<root>", f"expected a table of keys, got {data!r}")
+            key = prefix.rstrip(".") or "<root>"
+            raise ConfigError(key, f"expected a table of keys, got {_shown(data)}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         hints = typing.get_type_hints(cls)
         kwargs = {}
@@ -75,11 +76,11 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
                 return _coerce(option, value, name)
             except ConfigError:
                 continue
-        raise ConfigError(name, f"expected {hint}, got {value!r}")
+        raise ConfigError(name, f"expected {hint}, got {_shown(value)}")
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, list | tuple):
-            raise ConfigError(name, f"expected a list, got {value!r}")
+            raise ConfigError(name, f"expected a list, got {_shown(value)}")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(args[0], v, f"{name}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
@@ -88,23 +89,38 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         return tuple(_coerce(a, v, f"{name}[{i}]") for i, (a, v) in pairs)
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(name, f"expected true or false, got {value!r}")
+            raise ConfigError(name, f"expected true or false, got {_shown(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(name, f"expected an integer, got {value!r}")
+            raise ConfigError(name, f"expected an integer, got {_shown(value)}")
+        if not -(2**63) <= value < 2**63:
+            raise ConfigError(name, f"expected a 64-bit integer, got {_shown(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(name, f"expected a number, got {value!r}")
+            raise ConfigError(name, f"expected a number, got {_shown(value)}")
+        if isinstance(value, int) and abs(value) >= 2**1023:  # float(value) would overflow
+            raise ConfigError(name, f"expected a finite number, got {_shown(value)}")
         if not math.isfinite(value):
             raise ConfigError(name, f"expected a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise ConfigError(name, f"expected a string, got {value!r}")
+            raise ConfigError(name, f"expected a string, got {_shown(value)}")
         return value
     raise ConfigError(name, f"unsupported type {hint}")  # pragma: no cover
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for an error message, shortened (and safe for integers of any size)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = repr(value)
+    except ValueError:  # a nested integer too long to convert to text
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_probability(key: str, value: float) -> None:
@@ -120,6 +136,12 @@ def _check_range(key: str, value: tuple[float, float]) -> None:
 def _check_positive(key: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(key, f"must be positive, got {value}")
+
+
+def _check_seed(key: str, value: int) -> None:
+    # The range numpy's legacy seeding (keras.utils.set_random_seed) accepts.
+    if not 0 <= value < 2**32:
+        raise ConfigError(key, f"must be in [0, 2**32 - 1], got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +224,9 @@ class DataConfig(_Config):
             raise ConfigError("band_hz", f"frequencies must be >= 0, got {list(self.band_hz)}")
         if not self.channels:
             raise ConfigError("channels", "at least one receive channel is needed")
+        if min(self.channels) < 0:
+            raise ConfigError("channels", f"must be >= 0, got {list(self.channels)}")
+        _check_seed("seed", self.seed)
         if not 0.0 < self.validation_fraction < 1.0:
             raise ConfigError(
                 "validation_fraction", f"must be in (0, 1), got {self.validation_fraction}"
@@ -343,6 +368,7 @@ class TrainingConfig(_Config):
     def __post_init__(self) -> None:
         _check_positive("epochs", self.epochs)
         _check_positive("batch_size", self.batch_size)
+        _check_seed("seed", self.seed)
         if self.steps_per_epoch < 0:
             raise ConfigError("steps_per_epoch", f"must be >= 0, got {self.steps_per_epoch}")
         _check_positive("temperature", self.temperature)
@@ -428,21 +454,25 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON or TOML configuration file into a dict.
 
     Raises:
-        ConfigError: if the file is missing, unreadable or not a table.
+        ConfigError: if the file is missing, unreadable, not UTF-8, not valid
+            JSON (TOML for a `.toml` file) or not a table.
     """
     path = Path(path)
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
     try:
-        text = path.read_text()
+        content = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
-            str(path), f"cannot read the configuration file ({exc.strerror})"
+            str(path), f"cannot read the configuration file ({exc.strerror or exc})"
         ) from None
     try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            str(path), f"not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}"
-        ) from None
+        text = content.decode("utf-8")
+        data = tomllib.loads(text) if kind == "TOML" else json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # ValueError: also UnicodeDecodeError, JSONDecodeError, TOMLDecodeError and
+        # integers longer than Python converts; RecursionError: absurdly deep nesting.
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ConfigError(str(path), f"not valid {kind}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError(
             str(path), f"expected a table of keys at the top, got {type(data).__name__}"

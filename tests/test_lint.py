@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PATHS = ["mpikeras", "tuning", "tests", "benchmarks", "examples", "docs/gen_reference.py"]
 
 
 def _ruff():
@@ -20,7 +21,7 @@ def _ruff():
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
 def test_ruff(command):
     done = subprocess.run(
-        [_ruff(), *command, "mpikeras", "tuning", "tests", "benchmarks", "examples", "docs"],
+        [_ruff(), *command, *PATHS],
         cwd=ROOT,
         capture_output=True,
         text=True,

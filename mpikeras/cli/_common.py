@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from mpikeras.config import load_config_file
+from mpikeras.config import DISTRIBUTIONS, load_config_file
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,6 +23,22 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="run directory (rerun to resume)")
     p.add_argument(
+        "--distribution",
+        choices=DISTRIBUTIONS,
+        help="data_parallel: one replica per GPU (or logical CPU device) of this machine, "
+        "--batch-size is the global batch (JAX or TensorFlow backend; default none)",
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        help="dtype policy; losses and outputs stay float32 (default float32)",
+    )
+    p.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        help="compile the train step with XLA / jax.jit (default auto: Keras decides)",
+    )
+    p.add_argument(
         "--pipeline",
         choices=("auto", "tf", "python"),
         default="auto",
@@ -36,13 +52,52 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
 def config_dict(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Configuration file (if any) with the command-line options applied on top."""
     data = load_config_file(args.config) if args.config else {}
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed}
+    overrides = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "distribution": args.distribution,
+        "mixed_precision": args.mixed_precision,
+        "jit_compile": args.jit_compile,
+    }
     data.update({k: v for k, v in overrides.items() if v is not None})
     if args.data is not None:
-        data["data"] = {**data.get("data", {}), "source": args.data}
+        table = data.get("data", {})
+        # A `data` that is not a table is left for the configuration to refuse.
+        data["data"] = {**table, "source": args.data} if isinstance(table, dict) else table
     data.update(extra or {})
     return data
 
 
 def verbosity(args: argparse.Namespace) -> str | int:
     return 2 if args.quiet else "auto"
+
+
+def check_keras_archive(option: str, path: str) -> None:
+    """Refuse a `.keras` file that is not a Keras v3 archive before Keras opens it.
+
+    Keras reports some damaged archives with exceptions (`KeyError`,
+    `BadZipFile`) that are not errors of bad input; this names the option
+    instead. A missing file is left to the caller's own message, other
+    formats (legacy `.h5`) to Keras.
+
+    Raises:
+        MPIKerasError: if `path` is a `.keras` file but not a zip archive
+            with `config.json`.
+    """
+    import zipfile
+    from pathlib import Path
+
+    from mpikeras.errors import MPIKerasError
+
+    if not Path(path).is_file() or Path(path).suffix.lower() != ".keras":
+        return  # legacy .h5 and other formats: Keras' own errors
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise MPIKerasError(f"{option}: {path} is not a Keras .keras archive ({exc})") from None
+    if "config.json" not in names:
+        raise MPIKerasError(
+            f"{option}: {path} is not a Keras .keras archive (it has no config.json)"
+        )

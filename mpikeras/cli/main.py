@@ -11,13 +11,24 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from mpikeras import __version__
 from mpikeras.errors import MPIKerasError
 
 #: Verbs, in the order `--help` lists them.
-COMMANDS = ("info", "simulate", "pretrain", "train", "reconstruct", "evaluate", "reproduce")
+COMMANDS = (
+    "info",
+    "simulate",
+    "pretrain",
+    "train",
+    "reconstruct",
+    "evaluate",
+    "reproduce",
+    "export",
+    "tune",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,11 +54,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except MPIKerasError as exc:
-        print(f"mpikeras {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(args.command, str(exc))
+    except OSError as exc:
+        # A path given on the command line cannot be read or written: a missing
+        # folder, a file where a folder is needed, no permission, a full disk.
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args.command, f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail(args.command, "not enough memory for the requested sizes")
     except KeyboardInterrupt:
         print(f"mpikeras {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(command: str, message: str) -> int:
+    """Print `message` as one line on stderr and return the exit status of bad input, 2."""
+    one_line = re.sub(r"\s*\n\s*", " ", message.strip())
+    print(f"mpikeras {command}: error: {one_line}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -42,15 +42,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     import sys
     from pathlib import Path
 
     import numpy as np
 
+    from mpikeras.errors import MPIKerasError
     from mpikeras.evaluation.figures import figure_image
     from mpikeras.io import atomic_path, read_measurement, read_system_matrix
     from mpikeras.reconstruction import reconstruct
 
+    # Checked before the files are read, so that a typo fails at once.
+    if not (math.isfinite(args.lam) and args.lam >= 0):
+        raise MPIKerasError(f"--lambda must be a finite number >= 0, got {args.lam}")
+    if args.iterations < 1:
+        raise MPIKerasError(f"--iterations must be at least 1, got {args.iterations}")
     sm = read_system_matrix(args.sm)
     measurement = read_measurement(args.measurement)
     options = {

@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise MPIKerasError(f"--frames must be at least 1, got {args.frames}")
+    if args.seed < 0:
+        raise MPIKerasError(f"--seed must be >= 0, got {args.seed}")
     if args.phantom:
         name = args.preset or "openmpi-2d-37"
         meas = simulate_measurement(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from mpikeras.cli._common import add_training_arguments, config_dict, verbosity
+from mpikeras.cli._common import (
+    add_training_arguments,
+    check_keras_archive,
+    config_dict,
+    verbosity,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     extra = {"task": args.task}
     if args.encoder:
+        check_keras_archive("--encoder", args.encoder)
         extra["pretrained_encoder"] = args.encoder
     if args.freeze_encoder:
         extra["freeze_encoder"] = True

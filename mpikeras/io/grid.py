@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -51,7 +52,8 @@ class Grid:
 
     @property
     def num_voxels(self) -> int:
-        return int(np.prod(self.size))
+        # Exact for any size (numpy's int64 product would wrap around for absurd sizes).
+        return math.prod(self.size)
 
     @property
     def voxel_size_m(self) -> tuple[float, float, float]:

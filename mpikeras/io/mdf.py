@@ -16,12 +16,15 @@ Every problem is reported as `MDFError` naming the file and the field.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
+import math
 import numbers
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,33 +104,58 @@ class _Reader:
         except _H5_ERRORS as exc:
             raise self.error(field, f"unreadable, the file may be damaged ({exc})") from None
 
+    def group(self, field: str) -> bool:
+        """Whether the group `field` exists; an error if something else is there."""
+        if not self.has(field):
+            return False
+        obj = self._get(field)
+        if not isinstance(obj, h5py.Group):
+            raise self.error(field, "not a group", "an HDF5 group", _kind_of(obj))
+        return True
+
     def dataset(self, field: str) -> h5py.Dataset:
         """The dataset at `field`, naming the first missing group if any."""
         parts = field.strip("/").split("/")
         for depth in range(1, len(parts)):
             group = "/" + "/".join(parts[:depth])
-            if not self.has(group):
+            if not self.group(group):
                 raise self.error(group, "missing group", "the group MDF v2 requires", "nothing")
-            if not isinstance(self._get(group), h5py.Group):
-                raise self.error(group, "not a group", "an HDF5 group", "a dataset")
         if not self.has(field):
             raise self.error(field, "missing dataset", "the dataset MDF v2 requires", "nothing")
         obj = self._get(field)
         if not isinstance(obj, h5py.Dataset):
-            raise self.error(field, "not a dataset", "an HDF5 dataset", "a group")
+            raise self.error(field, "not a dataset", "an HDF5 dataset", _kind_of(obj))
         return obj
 
+    def shape(self, field: str, ds: h5py.Dataset) -> tuple[int, ...]:
+        """The shape of `ds`; an error for a null dataspace (`h5py.Empty`), which holds nothing."""
+        if ds.shape is None:
+            raise self.error(field, "empty dataset (null dataspace)", "a value", "no value")
+        return tuple(int(n) for n in ds.shape)
+
     def read(self, field: str) -> np.ndarray:
+        """The whole dataset at `field`."""
         ds = self.dataset(field)
+        shape = self.shape(field, ds)
         try:
             return np.asarray(ds[()])
+        except MemoryError:
+            raise self.error(field, "too large to read into memory", None, shape) from None
         except _H5_ERRORS as exc:
-            raise self.error(field, f"unreadable, the file may be truncated ({exc})") from None
+            raise self.error(
+                field, f"unreadable, the file may be truncated or damaged ({exc})"
+            ) from None
 
     def number(self, field: str, kind: str = "f", default: Any = None) -> Any:
         """A scalar (or 1-element array) of integer ('i') or float ('f') kind."""
         if default is not None and not self.has(field):
             return default
+        ds = self.dataset(field)
+        shape = self.shape(field, ds)
+        if math.prod(shape) != 1:  # checked before reading: the dataset may be huge
+            raise self.error(
+                field, "wrong type or shape", "a numeric scalar", f"{ds.dtype} {shape}"
+            )
         value = self.read(field)
         if value.dtype.kind not in ("i", "u", "f", "b") or value.size != 1:
             raise self.error(
@@ -152,13 +180,24 @@ class _Reader:
         value = self.read(field)
         if value.dtype.kind in ("O", "S", "U"):
             item = value.reshape(-1)[0] if value.size else b""
-            return item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
-        raise self.error(field, "wrong dtype", "a string", str(value.dtype))
+            if isinstance(item, bytes):
+                return item.decode("utf-8", "replace")
+            if isinstance(item, str):
+                return item
+            # An object dataset of references or variable-length numbers.
+            actual = f"{value.dtype} holding {type(item).__name__}"
+        else:
+            actual = str(value.dtype)
+        raise self.error(field, "wrong dtype", "a string", actual)
 
     def array(
         self, field: str, shape: tuple[int, ...] | None = None, finite: bool = True
     ) -> np.ndarray:
         """A numeric (or complex) array, optionally of `shape` and checked finite."""
+        if shape is not None:  # checked before reading: the dataset may be huge
+            stored = self.shape(field, self.dataset(field))
+            if math.prod(stored) != math.prod(shape):
+                raise self.error(field, "wrong shape", shape, stored)
         value = self.read(field)
         if value.dtype.kind not in ("i", "u", "f", "c", "V", "b"):
             raise self.error(field, "wrong dtype", "numbers", str(value.dtype))
@@ -172,15 +211,43 @@ class _Reader:
         return value if shape is None else value.reshape(shape)
 
     def compound_to_complex(self, field: str, value: np.ndarray) -> np.ndarray:
-        names = value.dtype.names or ()
-        for re_name, im_name in _COMPLEX_FIELD_NAMES:
-            if re_name in names and im_name in names:
-                dtype = np.result_type(value.dtype[re_name], value.dtype[im_name], np.complex64)
-                out = np.empty(value.shape, dtype=dtype)
-                out.real = value[re_name]
-                out.imag = value[im_name]
-                return out
-        raise self.error(field, "unsupported compound dtype", "complex {r, i}", str(value.dtype))
+        names = _complex_fields(value.dtype)
+        if names is None:
+            raise self.error(field, "unsupported compound dtype", "complex {r, i}",
+                             str(value.dtype))  # fmt: skip
+        re_name, im_name = names
+        dtype = np.result_type(value.dtype[re_name], value.dtype[im_name], np.complex64)
+        out = np.empty(value.shape, dtype=dtype)
+        out.real = value[re_name]
+        out.imag = value[im_name]
+        return out
+
+
+def _kind_of(obj: Any) -> str:
+    """What an HDF5 object is, in words: 'a group', 'a dataset', 'a named datatype'."""
+    if isinstance(obj, h5py.Group):
+        return "a group"
+    if isinstance(obj, h5py.Dataset):
+        return "a dataset"
+    if isinstance(obj, h5py.Datatype):
+        return "a named datatype"
+    return type(obj).__name__
+
+
+def _complex_fields(dtype: np.dtype) -> tuple[str, str] | None:
+    """The (real, imaginary) field names of a compound complex dtype, or `None`.
+
+    Both fields must be plain real numbers (no strings, sub-arrays or nested
+    compounds), as in MPIFiles' `{r, i}`.
+    """
+    names = dtype.names or ()
+    for re_name, im_name in _COMPLEX_FIELD_NAMES:
+        if re_name in names and im_name in names:
+            parts = (dtype[re_name], dtype[im_name])
+            if all(p.kind in ("i", "u", "f") and p.shape == () for p in parts):
+                return re_name, im_name
+            return None
+    return None
 
 
 def _open(path: str | os.PathLike) -> tuple[Path, h5py.File]:
@@ -256,6 +323,11 @@ def _read_acquisition(r: _Reader) -> Acquisition:
     num_samples = r.number(rx + "numSamplingPoints", "i")
     if num_samples < 2:
         raise r.error(rx + "numSamplingPoints", "out of range", "at least 2", num_samples)
+    # Sampling rate 2 * bandwidth and period V / (2 * bandwidth) must be finite numbers.
+    if not math.isfinite(2.0 * bandwidth) or not math.isfinite(num_samples / (2.0 * bandwidth)):
+        raise r.error(rx + "bandwidth", "out of range",
+                      f"a frequency in Hz giving a finite sampling rate and period for "
+                      f"{num_samples} samples", bandwidth)  # fmt: skip
     num_channels = r.number(rx + "numChannels", "i")
     if num_channels < 1:
         raise r.error(rx + "numChannels", "out of range", "at least 1", num_channels)
@@ -290,10 +362,17 @@ def _read_acquisition(r: _Reader) -> Acquisition:
         bandwidth_hz=bandwidth,
         num_sampling_points=num_samples,
         num_receive_channels=num_channels,
-        num_averages=r.number("/acquisition/numAverages", "i", default=1),
+        num_averages=_num_averages(r),
         transfer_function=transfer_function,
         unit=r.string(rx + "unit", default="V"),
     )
+
+
+def _num_averages(r: _Reader) -> int:
+    value = r.number("/acquisition/numAverages", "i", default=1)
+    if value < 1:
+        raise r.error("/acquisition/numAverages", "out of range", "at least 1", value)
+    return value
 
 
 def _read_metadata(r: _Reader) -> Metadata:
@@ -337,6 +416,26 @@ def _check_version(r: _Reader) -> None:
         raise r.error("/version", "unsupported MDF version", "2.x", repr(version))
 
 
+def _is_calibration(r: _Reader) -> bool:
+    """Whether the file is a system matrix: `/calibration/method` exists (MDF v2)."""
+    return r.group("/calibration") and r.has("/calibration/method")
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Around the reading of data: silent overflow, and no MemoryError.
+
+    Overflow to Inf or NaN (huge values times `dataConversionFactor`, ...)
+    is refused by `_finite_as` on the result, so numpy's warnings are muted;
+    data too large for this machine's memory is reported as an MDFError.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            yield
+    except MemoryError:
+        raise MDFError(path, _DATA, "too large to read into memory") from None
+
+
 def mdf_kind(path: str | os.PathLike) -> str:
     """'calibration' if the file holds a system matrix, else 'measurement'.
 
@@ -358,7 +457,7 @@ def mdf_kind(path: str | os.PathLike) -> str:
     with f:
         r = _Reader(path, f)
         _check_version(r)
-        return "calibration" if r.has("/calibration/method") else "measurement"
+        return "calibration" if _is_calibration(r) else "measurement"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -405,12 +504,11 @@ def _data_layout(r: _Reader) -> _Layout:
                       "sparsity-transformed data is not supported", 0, 1)  # fmt: skip
     ds = r.dataset(_DATA)
     dtype = ds.dtype
-    shape = tuple(int(n) for n in ds.shape)
+    shape = r.shape(_DATA, ds)
     if dtype.kind == "c":
         kind = "complex"
     elif dtype.kind == "V":
-        names = dtype.names or ()
-        if not any(a in names and b in names for a, b in _COMPLEX_FIELD_NAMES):
+        if _complex_fields(dtype) is None:
             raise r.error(_DATA, "unsupported compound dtype", "complex {r, i}", str(dtype))
         kind = "compound"
     elif dtype.kind in ("i", "u", "f"):
@@ -508,8 +606,10 @@ def _read_frames(r: _Reader, layout: _Layout, frames: np.ndarray | None = None) 
         index = (selection,)
     try:
         raw = ds[index]
+    except MemoryError:
+        raise r.error(_DATA, "too large to read into memory", None, layout.shape) from None
     except _H5_ERRORS as exc:
-        raise r.error(_DATA, f"unreadable, the file may be truncated ({exc})") from None
+        raise r.error(_DATA, f"unreadable, the file may be truncated or damaged ({exc})") from None
     if layout.complex_kind == "compound":
         data = r.compound_to_complex(_DATA, raw)
     elif layout.complex_kind == "trailing":
@@ -574,11 +674,13 @@ def _background_mask(r: _Reader, num_frames: int) -> np.ndarray:
     field = "/measurement/isBackgroundFrame"
     if not r.has(field):
         return np.zeros(num_frames, dtype=bool)
+    ds = r.dataset(field)
+    if ds.dtype.kind not in ("i", "u", "b"):
+        raise r.error(field, "wrong dtype", "Int8 (0 or 1 per frame)", str(ds.dtype))
+    length = math.prod(r.shape(field, ds))
+    if length != num_frames:  # checked before reading: the dataset may be huge
+        raise r.error(field, "wrong length", f"{num_frames} (one per frame)", length)
     mask = r.array(field)
-    if mask.dtype.kind not in ("i", "u", "b"):
-        raise r.error(field, "wrong dtype", "Int8 (0 or 1 per frame)", str(mask.dtype))
-    if mask.size != num_frames:
-        raise r.error(field, "wrong length", f"{num_frames} (one per frame)", mask.size)
     mask = mask.reshape(-1)
     if not np.isin(mask, (0, 1)).all():
         raise r.error(field, "not a flag", "0 or 1 per frame", np.unique(mask).tolist())
@@ -641,9 +743,32 @@ def _subtract_background(
     return fg
 
 
+def _finite_as(r: _Reader, values: np.ndarray, dtype: type, what: str) -> np.ndarray:
+    """`values` as a contiguous `dtype` array, refused if a value overflows it.
+
+    Finite values in the file can still overflow float32 / complex64 (or
+    become Inf through `dataConversionFactor` or the background correction).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(values, dtype=dtype)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise r.error(
+            _DATA, f"{what} overflow {np.dtype(dtype).name} (after dataConversionFactor and "
+            "background correction)", f"magnitudes below {float(np.finfo(dtype).max):.3g}",
+            f"{int(bad.sum())} values that become Inf or NaN",
+        )  # fmt: skip
+    return out
+
+
 def _read_grid(r: _Reader) -> Grid:
-    size = r.array("/calibration/size")
-    if size.size != 3 or size.dtype.kind not in ("i", "u") or (size < 1).any():
+    field = "/calibration/size"
+    stored = r.shape(field, r.dataset(field))
+    if math.prod(stored) != 3:  # checked before reading: the dataset may be huge
+        raise r.error(field, "wrong shape or type", "3 positive integers (x, y, z)",
+                      f"{r.dataset(field).dtype} of shape {stored}")  # fmt: skip
+    size = r.array(field)
+    if size.dtype.kind not in ("i", "u") or (size < 1).any():
         raise r.error("/calibration/size", "wrong shape or type", "3 positive integers (x, y, z)",
                       f"{size.dtype} {size.tolist()}")  # fmt: skip
     fov = r.array("/calibration/fieldOfView", shape=(3,))
@@ -661,6 +786,17 @@ def _read_grid(r: _Reader) -> Grid:
         fov_m=tuple(float(v) for v in fov),
         center_m=tuple(float(v) for v in center),
     )
+
+
+def _read_delta_sample_size(r: _Reader) -> tuple[float, float, float] | None:
+    """`/calibration/deltaSampleSize` in m, or `None` when the file has none."""
+    field = "/calibration/deltaSampleSize"
+    if not r.has(field):
+        return None
+    delta = r.array(field, shape=(3,))
+    if delta.dtype.kind == "c" or (delta <= 0).any():
+        raise r.error(field, "out of range", "3 positive lengths in m", delta.tolist())
+    return tuple(float(v) for v in delta)
 
 
 def _voxel_sequence(grid: Grid, order: str) -> np.ndarray:
@@ -723,10 +859,10 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
             `z_slice` selects no slice.
     """
     path, f = _open(path)
-    with f:
+    with f, _reading(path):
         r = _Reader(path, f)
         _check_version(r)
-        if not r.has("/calibration/method"):
+        if not _is_calibration(r):
             raise r.error(
                 "/calibration/method", "missing: this is a measurement file, not a system matrix",
                 "a calibration file (with /calibration/method)", "a file without it",
@@ -773,13 +909,7 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
         nz, ny, nx = grid.shape
         c, k = fg.shape[1:]
         spectra = np.transpose(fg.reshape(nz, ny, nx, c, k), (3, 4, 0, 1, 2))  # (C,K,Nz,Ny,Nx)
-        delta = None
-        if r.has("/calibration/deltaSampleSize"):
-            delta = r.array("/calibration/deltaSampleSize", shape=(3,))
-            if delta.dtype.kind == "c" or (delta <= 0).any():
-                raise r.error("/calibration/deltaSampleSize", "out of range",
-                              "3 positive lengths in m", delta.tolist())  # fmt: skip
-            delta = tuple(float(v) for v in delta)
+        delta = _read_delta_sample_size(r)
         snr = None
         if r.has("/calibration/snr"):
             snr_raw = r.array("/calibration/snr", finite=False)
@@ -787,10 +917,12 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
                 raise r.error("/calibration/snr", "wrong shape", f"J x {c} x {k}", snr_raw.shape)
             snr = np.abs(snr_raw.reshape(-1, c, k)[0]).astype(np.float64)
         return SystemMatrix(
-            spectra=np.ascontiguousarray(spectra, dtype=np.complex64),
+            spectra=_finite_as(r, spectra, np.complex64, "the background-corrected spectra"),
             grid=grid,
             acquisition=acq,
-            background=np.ascontiguousarray(np.transpose(bg, (1, 2, 0)), dtype=np.complex64),
+            background=_finite_as(
+                r, np.transpose(bg, (1, 2, 0)), np.complex64, "the background frames"
+            ),
             delta_sample_size_m=delta,
             snr=snr,
             metadata=_read_metadata(r),
@@ -798,13 +930,11 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
         )
 
 
-def _read_ground_truth(r: _Reader) -> tuple[np.ndarray, Grid] | None:
+def _read_ground_truth_grid(r: _Reader) -> Grid | None:
+    """The grid of `/_groundTruth` (an mpikeras extension), or `None` when absent."""
     g = "/_groundTruth/"
-    if not r.has(g + "concentration"):
+    if not r.group("/_groundTruth") or not r.has(g + "size"):
         return None
-    conc = r.array(g + "concentration")
-    if conc.dtype.kind == "c":
-        raise r.error(g + "concentration", "wrong dtype", "real numbers in mol/L", str(conc.dtype))
     size = r.array(g + "size", shape=(3,))
     if size.dtype.kind not in ("i", "u") or (size < 1).any():
         raise r.error(g + "size", "wrong type", "3 positive integers (x, y, z)",
@@ -813,11 +943,26 @@ def _read_ground_truth(r: _Reader) -> tuple[np.ndarray, Grid] | None:
     if fov.dtype.kind == "c" or (fov <= 0).any():
         raise r.error(g + "fieldOfView", "out of range", "3 positive lengths in m", fov.tolist())
     center = r.array(g + "fieldOfViewCenter", shape=(3,))
-    grid = Grid(
+    if center.dtype.kind == "c":
+        raise r.error(g + "fieldOfViewCenter", "wrong dtype", "3 real numbers in m",
+                      str(center.dtype))  # fmt: skip
+    return Grid(
         size=tuple(int(v) for v in size),
         fov_m=tuple(float(v) for v in fov),
-        center_m=tuple(float(v) for v in center.real),
+        center_m=tuple(float(v) for v in center),
     )
+
+
+def _read_ground_truth(r: _Reader) -> tuple[np.ndarray, Grid] | None:
+    g = "/_groundTruth/"
+    if not r.group("/_groundTruth") or not r.has(g + "concentration"):
+        return None
+    conc = r.array(g + "concentration")
+    if conc.dtype.kind == "c":
+        raise r.error(g + "concentration", "wrong dtype", "real numbers in mol/L", str(conc.dtype))
+    grid = _read_ground_truth_grid(r)
+    if grid is None:
+        raise r.error(g + "size", "missing dataset", "the grid of the ground truth", "nothing")
     if conc.size != grid.num_voxels:
         raise r.error(g + "concentration", "wrong shape", f"{grid.shape} (Nz, Ny, Nx)", conc.shape)
     return conc.astype(np.float64).reshape(grid.shape), grid
@@ -843,10 +988,10 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
             inconsistent content, or when the file is a system matrix.
     """
     path, f = _open(path)
-    with f:
+    with f, _reading(path):
         r = _Reader(path, f)
         _check_version(r)
-        if r.has("/calibration/method"):
+        if _is_calibration(r):
             raise r.error(
                 "/calibration/method",
                 "present: this is a system matrix (calibration) file, not a measurement",
@@ -868,7 +1013,7 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
         if layout.fourier:
             frames = np.fft.irfft(frames, n=acq.num_sampling_points, axis=-1)
         return Measurement(
-            data=frames.astype(np.float32),
+            data=_finite_as(r, frames, np.float32, "the measurement data"),
             is_background_frame=bg_mask,
             acquisition=acq,
             metadata=_read_metadata(r),

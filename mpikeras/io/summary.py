@@ -20,11 +20,15 @@ from mpikeras.io.mdf import (
     _check_layout,
     _check_version,
     _data_layout,
+    _is_calibration,
     _open,
     _read_acquisition,
+    _read_delta_sample_size,
     _read_grid,
+    _read_ground_truth_grid,
     _read_metadata,
     _Reader,
+    _reading,
 )
 
 _AXES = "xyz"
@@ -35,7 +39,7 @@ def _grid_dict(size, fov_m, center_m) -> dict[str, Any]:
     fov_m = [float(v) for v in fov_m]
     return {
         "size": size,
-        "num_voxels": int(np.prod(size)),
+        "num_voxels": math.prod(size),
         "fov_m": fov_m,
         "voxel_size_m": [f / n for f, n in zip(fov_m, size, strict=True)],
         "center_m": [float(v) for v in center_m],
@@ -77,10 +81,10 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             consistent MDF v2 file.
     """
     path, f = _open(path)
-    with f:
+    with f, _reading(path):
         r = _Reader(path, f)
         _check_version(r)
-        calibration = r.has("/calibration/method")
+        calibration = _is_calibration(r)
         acq = _read_acquisition(r)
         layout = _data_layout(r)
         _check_layout(r, layout, acq)
@@ -99,15 +103,15 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
                 )  # fmt: skip
             grid = _grid_dict(g.size, g.fov_m, g.center_m)
             order = r.string("/calibration/order", default="xyz")
-            if r.has("/calibration/deltaSampleSize"):
-                delta = [float(v) for v in r.array("/calibration/deltaSampleSize", shape=(3,))]
+            if sorted(order) != ["x", "y", "z"]:
+                raise r.error("/calibration/order", "not a permutation of 'xyz'", "'xyz'",
+                              repr(order))  # fmt: skip
+            delta = _read_delta_sample_size(r)
+            delta = None if delta is None else list(delta)
         truth_grid = None
-        if r.has("/_groundTruth/size"):
-            truth_grid = _grid_dict(
-                r.array("/_groundTruth/size", shape=(3,)),
-                r.array("/_groundTruth/fieldOfView", shape=(3,)),
-                r.array("/_groundTruth/fieldOfViewCenter", shape=(3,)),
-            )
+        truth = _read_ground_truth_grid(r)
+        if truth is not None:
+            truth_grid = _grid_dict(truth.size, truth.fov_m, truth.center_m)
         freqs = acq.frequencies_hz
         df = acq.drivefield
         num_bg = int(bg_mask.sum())

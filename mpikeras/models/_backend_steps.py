@@ -15,6 +15,12 @@ Everything else (the forward pass `model(x)`, the loss and accuracy of
 `model.compute_contrastive_loss`) is backend-agnostic and lives in `SimCLR`.
 Each backend module is imported inside its own step only, so training on
 JAX or PyTorch never imports TensorFlow.
+
+Data-parallel training (`mpikeras.training.distribution`) needs one more
+backend branch, `gather_across_replicas`: under `tf.distribute` each replica
+holds only its share of the batch, so the projections of all replicas are
+gathered before NT-Xent. JAX runs the step on the global arrays and needs
+nothing.
 """
 
 from __future__ import annotations
@@ -47,8 +53,11 @@ def tensorflow_train_step(model, data) -> dict:
     import tensorflow as tf
 
     x = _views(data)
-    # Under tf.distribute the optimizer sums the replicas' gradients; dividing
-    # each replica's loss by their number makes that sum a mean (as Keras does).
+    # Under tf.distribute every replica computes the same global-batch loss L
+    # (see gather_across_replicas). Each divides it by the number of replicas
+    # R: the all-gather's gradient sums the R upstream gradients (R x dL/dz / R
+    # for its own rows) and the optimizer sums the replicas' weight gradients,
+    # which adds up to dL/dw on one device.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape() as tape:
         projections = model(x, training=True)
@@ -58,6 +67,22 @@ def tensorflow_train_step(model, data) -> dict:
     gradients = tape.gradient(scaled_loss, weights)
     model.optimizer.apply(gradients, weights)
     return _update_metrics(model, loss, accuracy, _batch_size(projections))
+
+
+def _tensorflow_gather(tensors):
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tensors
+    # all_gather has a gradient: the sum over replicas of their upstream
+    # gradients, sliced back to this replica's rows. Its collective has no
+    # bfloat16 kernel, so mixed-precision values travel as float32 (NT-Xent
+    # casts to float32 anyway).
+    return tuple(
+        context.all_gather(tf.cast(tensor, "float32") if tensor.dtype.is_floating else tensor, 0)
+        for tensor in tensors
+    )
 
 
 def tensorflow_test_step(model, data) -> dict:
@@ -178,6 +203,28 @@ def _step_for_backend(steps: dict):
             "Set KERAS_BACKEND to one of them."
         )
     return steps[backend]
+
+
+def gather_across_replicas(*tensors):
+    """The tensors of every replica, concatenated along the batch axis, in replica order.
+
+    Under a `tf.distribute` strategy with several replicas, each replica
+    holds its share of the global batch; this all-gathers each tensor, so
+    every replica sees the global batch (the same rows in the same order).
+    Gradients flow back to each replica's own rows. Anywhere else (one
+    device, JAX, whose steps see the global arrays, PyTorch) the tensors
+    are returned unchanged.
+
+    Args:
+        *tensors: tensors of shape `(b, ...)`, `b` this replica's share.
+
+    Returns:
+        A tuple of tensors of shape `(B, ...)`, `B` the global batch;
+        floating tensors gathered are float32.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return tensors
+    return _tensorflow_gather(tensors)
 
 
 def train_step(model, *args):

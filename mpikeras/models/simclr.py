@@ -143,15 +143,20 @@ class SimCLR(keras.Model):
         """NT-Xent loss and top-1 accuracy of stacked projections.
 
         The one place the loss is computed: the train and test steps of every
-        backend call it.
+        backend call it. In data-parallel training on TensorFlow each replica
+        gathers the projections of all replicas first, so the negatives are
+        those of the whole global batch, as on one device (JAX steps see
+        the global batch already).
 
         Args:
-            projections: tensor of shape `(2B, D)`, the output of `call`.
+            projections: tensor of shape `(2b, D)`, the output of `call`
+                (`b` samples on this replica).
 
         Returns:
-            A tuple `(loss, top1_accuracy)` of float32 scalars.
+            A tuple `(loss, top1_accuracy)` of float32 scalars over the
+            global batch.
         """
-        z_a, z_b = split_views(projections)
+        z_a, z_b = _backend_steps.gather_across_replicas(*split_views(projections))
         return nt_xent(z_a, z_b, self.temperature), contrastive_accuracy(z_a, z_b)
 
     def train_step(self, *args):

@@ -10,13 +10,14 @@ import keras
 
 from mpikeras.config import FinetuneConfig
 from mpikeras.data.streams import reconstruction_streams, recovery_streams
-from mpikeras.errors import RunDirectoryError
+from mpikeras.errors import ConfigError, RunDirectoryError
 from mpikeras.models.augmentation import SignalAugmentation
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.regularized import ContrastiveRegularized
 from mpikeras.preprocessing.normalization import Normalization
+from mpikeras.training.distribution import training_distribution
 from mpikeras.training.run_directory import RunDirectory
 from mpikeras.training.runner import fit_resumable
 from mpikeras.training.session import (
@@ -97,8 +98,12 @@ def build_head_model(
         )
     else:
         head = config.recovery_head
-        cls = BracketRecovery if config.recovery_input == "bracket" else SignalRecovery
-        model = cls(encoder, head.hidden_units, head.filters, head.kernel_size, scale)
+        if config.recovery_input == "bracket":
+            sizes = (head.bracket_filters, head.bracket_kernel_size)
+            model = BracketRecovery(encoder, head.hidden_units, *sizes, scale)
+        else:
+            sizes = (head.filters, head.kernel_size)
+            model = SignalRecovery(encoder, head.hidden_units, *sizes, scale)
     if config.contrastive_weight > 0:
         model = ContrastiveRegularized(
             model,
@@ -131,7 +136,8 @@ def finetune(
     scratch with the head); CL otherwise (the pretrained encoder is
     fine-tuned, or kept fixed with `freeze_encoder`). Writes `model.keras`
     (best epoch), `config.json`, `normalization.json`, checkpoints, history
-    and logs into `run_dir`.
+    and logs into `run_dir`. `config.distribution = "data_parallel"` trains
+    on every device of the machine (see `mpikeras.training.distribution`).
 
     Example:
 
@@ -140,10 +146,31 @@ def finetune(
 
     Returns:
         A `FinetuneResult`.
+
+    Raises:
+        RunDirectoryError: if `run_dir` holds a run with another
+            configuration, or the pretrained encoder is missing.
+        ConfigError: if the backend or the batch size does not allow the
+            configured `distribution`, or for `contrastive_weight` > 0 with
+            "data_parallel" on TensorFlow.
     """
-    encoder, normalization = None, None
+    distribution = training_distribution(
+        config.distribution, batch_size=config.batch_size, jit_compile=config.jit_compile
+    )
+    tensorflow_replicas = distribution.backend == "tensorflow" and distribution.num_replicas > 1
+    if config.contrastive_weight > 0 and tensorflow_replicas:
+        # Its NT-Xent is an `add_loss` of `ContrastiveRegularized`: under
+        # MirroredStrategy each replica contrasts only its share of the batch,
+        # and the step's gradient is not the single-device one.
+        raise ConfigError(
+            "contrastive_weight",
+            "the auxiliary NT-Xent loss does not train data-parallel on TensorFlow (each "
+            "replica would contrast its own share of the batch); use the JAX backend, "
+            "distribution 'none', or contrastive_weight 0",
+        )
+    normalization = None
     if config.pretrained_encoder:
-        encoder, normalization = load_encoder(config.pretrained_encoder)
+        _, normalization = load_encoder(config.pretrained_encoder)
     data = prepare_data(config.data, config.seed, normalization)
     directory = RunDirectory(run_dir)
     directory.bind_config(config.to_dict())
@@ -169,14 +196,22 @@ def finetune(
     def save_model(model: keras.Model, epoch: int) -> None:
         directory.save_model(getattr(model, "task_model", model), MODEL)
 
+    def build_model() -> keras.Model:
+        # Loaded here, inside the distribution's scope, so that its variables
+        # are created for the devices the model trains on.
+        encoder = load_encoder(config.pretrained_encoder)[0] if config.pretrained_encoder else None
+        return build_head_model(config, signal_shape, data.normalization, encoder)
+
     model, history = fit_resumable(
         directory,
-        lambda: build_head_model(config, signal_shape, data.normalization, encoder),
+        build_model,
         make_streams,
         config.epochs,
         on_best=save_model,
         callbacks=callbacks,
         verbose=verbose,
+        validation_batch_size=config.batch_size,
+        distribution=distribution,
     )
     if not directory.file(MODEL).exists():
         save_model(model, config.epochs)

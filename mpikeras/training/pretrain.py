@@ -13,6 +13,7 @@ from mpikeras.data.streams import contrastive_streams
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.simclr import SimCLR
+from mpikeras.training.distribution import training_distribution
 from mpikeras.training.run_directory import RunDirectory
 from mpikeras.training.runner import fit_resumable
 from mpikeras.training.session import configure, prepare_data, save_normalization
@@ -70,7 +71,9 @@ def pretrain(
     Writes into `run_dir`: `config.json`, `normalization.json`,
     `encoder.keras` (best epoch), checkpoints, history and TensorBoard logs
     (see `RunDirectory`). Rerunning with the same configuration resumes
-    after the last completed epoch.
+    after the last completed epoch (also with another `distribution`).
+    With `config.distribution = "data_parallel"` the model trains on every
+    device of the machine (see `mpikeras.training.distribution`).
 
     Example:
 
@@ -90,7 +93,12 @@ def pretrain(
 
     Raises:
         RunDirectoryError: if `run_dir` holds a run with another configuration.
+        ConfigError: if the backend or the batch size does not allow the
+            configured `distribution`.
     """
+    distribution = training_distribution(
+        config.distribution, batch_size=config.batch_size, jit_compile=config.jit_compile
+    )
     data = prepare_data(config.data, config.seed)
     directory = RunDirectory(run_dir)
     directory.bind_config(config.to_dict())
@@ -122,6 +130,8 @@ def pretrain(
         on_best=save_encoder,
         callbacks=callbacks,
         verbose=verbose,
+        validation_batch_size=config.batch_size,
+        distribution=distribution,
     )
     if not directory.file(ENCODER).exists():
         save_encoder(model, config.epochs)

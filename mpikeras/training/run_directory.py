@@ -69,11 +69,14 @@ class RunDirectory:
 
     # ---------------------------------------------------------------- configuration
 
-    def bind_config(self, config: dict[str, Any], ignore: tuple[str, ...] = ("epochs",)) -> None:
+    def bind_config(
+        self, config: dict[str, Any], ignore: tuple[str, ...] = ("epochs", "distribution")
+    ) -> None:
         """Record the run's configuration, or check it against the recorded one.
 
-        Keys in `ignore` (by default `epochs`, so a finished run can be
-        extended) may differ.
+        Keys in `ignore` may differ: by default `epochs`, so a finished run
+        can be extended, and `distribution`, so a run can resume on other
+        devices (a data-parallel step equals the single-device step).
 
         Raises:
             RunDirectoryError: if the directory holds a run with a different

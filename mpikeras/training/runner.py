@@ -9,6 +9,7 @@ import keras
 
 from mpikeras._compat import tensorboard_available
 from mpikeras.data.streams import Streams
+from mpikeras.training.distribution import TrainingDistribution
 from mpikeras.training.run_directory import EpochCheckpoint, RunDirectory
 
 
@@ -21,6 +22,8 @@ def fit_resumable(
     on_best: Callable[[keras.Model, int], None] | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: str | int = "auto",
+    validation_batch_size: int | None = None,
+    distribution: TrainingDistribution | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
     """Train for `epochs` epochs in total, continuing from the last completed one.
 
@@ -38,27 +41,39 @@ def fit_resumable(
         on_best: called with `(model, epoch)` whenever validation loss improves.
         callbacks: more Keras callbacks.
         verbose: Keras' `verbose` for `fit` (progress bar by default).
+        validation_batch_size: batch size of the validation pass (Keras'
+            default, 32, if `None`).
+        distribution: where to train (`training_distribution`); the model
+            is built or loaded, and fitted, inside its scope. One device if
+            `None`.
 
     Returns:
         `(model, history)`: the model after the last epoch and the full
         per-epoch history.
     """
+    distribution = distribution or TrainingDistribution("none", keras.backend.backend())
     start = run_dir.last_epoch()
-    model = run_dir.load_checkpoint() if start else None
-    if model is None:
-        model = build_model()
-    if start < epochs:
-        streams = make_streams(start)
-        all_callbacks = [EpochCheckpoint(run_dir, on_best=on_best), *callbacks]
-        if tensorboard_available():
-            all_callbacks.append(
-                keras.callbacks.TensorBoard(log_dir=str(Path(run_dir.path) / "logs"))
+    with distribution.scope():
+        model = run_dir.load_checkpoint() if start else None
+        if model is None:
+            model = build_model()
+        distribution.prepare_model(model)
+        if start < epochs:
+            fit_kwargs = make_streams(start).fit_kwargs()
+            fit_kwargs["validation_data"] = distribution.validation_data(
+                fit_kwargs["validation_data"]
             )
-        model.fit(
-            **streams.fit_kwargs(),
-            epochs=epochs,
-            initial_epoch=start,
-            callbacks=all_callbacks,
-            verbose=verbose,
-        )
+            all_callbacks = [EpochCheckpoint(run_dir, on_best=on_best), *callbacks]
+            if tensorboard_available():
+                all_callbacks.append(
+                    keras.callbacks.TensorBoard(log_dir=str(Path(run_dir.path) / "logs"))
+                )
+            model.fit(
+                **fit_kwargs,
+                epochs=epochs,
+                initial_epoch=start,
+                callbacks=all_callbacks,
+                verbose=verbose,
+                validation_batch_size=validation_batch_size,
+            )
     return model, run_dir.history()

@@ -21,17 +21,50 @@ NORMALIZATION = "normalization.json"
 def configure(config: TrainingConfig, deterministic: bool = True) -> None:
     """Global Keras state for a run: dtype policy, seeds, deterministic ops.
 
+    On TensorFlow, deterministic kernels and XLA exclude each other (Keras
+    turns `jit_compile` off while op determinism is on), so determinism is
+    requested only where the train step is not XLA-compiled, and turned
+    off where it is (`tensorflow_uses_xla`).
+
     Args:
-        config: the run's configuration (`mixed_precision`, `seed`).
+        config: the run's configuration (`mixed_precision`, `seed`,
+            `jit_compile`, `distribution`).
         deterministic: ask the backend for deterministic kernels, so that on
             the CPU the same seed reproduces the same weights.
     """
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
+    if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
+        if deterministic and not tensorflow_uses_xla(config):
+            tf.config.experimental.enable_op_determinism()
+        else:
+            _disable_tensorflow_op_determinism()
+
+
+def tensorflow_uses_xla(config: TrainingConfig) -> bool:
+    """Whether a TensorFlow run with `config` compiles its train step with XLA.
+
+    "true" always; "false" never; "auto" as Keras decides it: on a machine
+    with a GPU or TPU and without a `tf.distribute` strategy (Keras never
+    uses XLA for "auto" on a CPU-only machine or under `MirroredStrategy`).
+    """
+    if config.jit_compile != "auto":
+        return config.jit_compile == "true"
+    import tensorflow as tf
+
+    accelerators = [d for d in tf.config.list_physical_devices() if d.device_type != "CPU"]
+    return bool(accelerators) and config.distribution == "none"
+
+
+def _disable_tensorflow_op_determinism() -> None:
+    # TensorFlow has no public switch back; an earlier run in this process may
+    # have turned determinism on.
+    from tensorflow.python.framework import config as tf_config
+
+    if tf_config.is_op_determinism_enabled():
+        tf_config.disable_op_determinism()
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -110,7 +110,7 @@ def test_reconstruct_writes_array_and_png(files, tmp_path, capsys):
 )
 def test_bad_input_is_one_clear_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run(argv, capsys)
+    code, _, err = run(argv, capsys)
     assert code == 2
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
