@@ -10,6 +10,7 @@ The package follows what an MPI researcher works with:
 - `mpikeras.training`: run directories, resumable training.
 - `mpikeras.reconstruction`: classic Kaczmarz reconstruction.
 - `mpikeras.evaluation`: the paper's protocol, metrics, figures and report.
+- `mpikeras.export`: TensorFlow SavedModel export for deployment.
 
 Submodules are imported on use, so `import mpikeras` does not import Keras.
 """

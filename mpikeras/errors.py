@@ -69,3 +69,7 @@ class PreprocessingError(MPIKerasError):
 
 class RunDirectoryError(MPIKerasError):
     """A run directory is missing files or holds an incompatible run."""
+
+
+class ExportError(MPIKerasError):
+    """An export cannot be written (target exists, wrong backend, bad option)."""

@@ -30,7 +30,7 @@ import numpy as np
 from mpikeras import __version__
 from mpikeras._compat import tensorflow_available
 from mpikeras.config import DataConfig
-from mpikeras.errors import ConfigError, MPIKerasError, RunDirectoryError
+from mpikeras.errors import ConfigError, ExportError, RunDirectoryError
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.preprocessing.signals import MM3
 from mpikeras.training.finetune import MODEL
@@ -45,10 +45,6 @@ SIGNATURE_FILE = "signature.json"
 JAX_PLATFORMS = ("cpu", "cuda")
 
 _SIMULATED = "simulated:"
-
-
-class ExportError(MPIKerasError):
-    """An export cannot be written (target exists, wrong backend, bad option)."""
 
 
 # === What each model class serves ===
