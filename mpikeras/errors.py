@@ -73,3 +73,7 @@ class RunDirectoryError(MPIKerasError):
 
 class ExportError(MPIKerasError):
     """An export cannot be written (target exists, wrong backend, bad option)."""
+
+
+class ModelFileError(MPIKerasError):
+    """A model file is missing, damaged, or refused by Keras' safe mode."""

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 
-from mpikeras.errors import RunDirectoryError
+from mpikeras.errors import ModelFileError
 from mpikeras.training.finetune import load_encoder
 from mpikeras.training.run_directory import RunDirectory
 
@@ -59,7 +59,7 @@ def _run_directory_pointing_at(path: Path) -> RunDirectory:
 
 def test_load_encoder_refuses_a_lambda_layer(hostile_model):
     path, marker = hostile_model
-    with pytest.raises(RunDirectoryError, match=r"not a loadable Keras model \(.*`Lambda`.*"
+    with pytest.raises(ModelFileError, match=r"not a loadable Keras model \(.*`Lambda`.*"
                                                  r"safe_mode=False"):  # fmt: skip
         load_encoder(path)
     assert not marker.exists()
@@ -110,7 +110,17 @@ PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib
 def unsafe_loads(source: str, filename: str = "<source>") -> list[str]:
     """Calls in `source` that load models unsafely or deserialise executable data."""
     problems = []
-    for node in ast.walk(ast.parse(source, filename)):
+    tree = ast.parse(source, filename)
+    # `load_model` imported from Keras or TensorFlow counts as Keras' loader when called bare;
+    # mpikeras.models.saving.load_model is the package's safe wrapper (scanned itself).
+    keras_names = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] in ("keras", "tensorflow", "tf_keras")
+        for alias in node.names
+    }
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [alias.name for alias in node.names]
             module = node.module if isinstance(node, ast.ImportFrom) else None
@@ -122,7 +132,8 @@ def unsafe_loads(source: str, filename: str = "<source>") -> list[str]:
         name = _name(node.func)
         last = name.rpartition(".")[2]
         where = f"{filename}:{node.lineno}: {name}"
-        if last == "load_model" and _keyword(node, "safe_mode") is not True:
+        is_keras_loader = "." in name or name in keras_names
+        if last == "load_model" and is_keras_loader and _keyword(node, "safe_mode") is not True:
             problems.append(f"{where} without safe_mode=True")
         elif _keyword(node, "safe_mode") is False:
             problems.append(f"{where} with safe_mode=False")

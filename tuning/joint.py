@@ -35,6 +35,7 @@ from mpikeras.errors import ConfigError, RunDirectoryError
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.heads import DirectReconstruction, SignalRecovery
+from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.training.finetune import load_encoder
 from mpikeras.training.run_directory import RunDirectory
@@ -305,8 +306,8 @@ def train_joint(
         old = state.get("record", {})
         if old == record:
             return JointResult(
-                keras.saving.load_model(directory.file(RECOVERY_MODEL), safe_mode=True),
-                keras.saving.load_model(directory.file(RECONSTRUCTION_MODEL), safe_mode=True),
+                load_model(directory.file(RECOVERY_MODEL)),
+                load_model(directory.file(RECONSTRUCTION_MODEL)),
                 json.loads(directory.file(_HISTORY).read_text()),
                 state.get("best_epoch"),
                 directory.path,

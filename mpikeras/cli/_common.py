@@ -71,33 +71,3 @@ def config_dict(args: argparse.Namespace, extra: dict[str, Any] | None = None) -
 
 def verbosity(args: argparse.Namespace) -> str | int:
     return 2 if args.quiet else "auto"
-
-
-def check_keras_archive(option: str, path: str) -> None:
-    """Refuse a `.keras` file that is not a Keras v3 archive before Keras opens it.
-
-    Keras reports some damaged archives with exceptions (`KeyError`,
-    `BadZipFile`) that are not errors of bad input; this names the option
-    instead. A missing file is left to the caller's own message, other
-    formats (legacy `.h5`) to Keras.
-
-    Raises:
-        MPIKerasError: if `path` is a `.keras` file but not a zip archive
-            with `config.json`.
-    """
-    import zipfile
-    from pathlib import Path
-
-    from mpikeras.errors import MPIKerasError
-
-    if not Path(path).is_file() or Path(path).suffix.lower() != ".keras":
-        return  # legacy .h5 and other formats: Keras' own errors
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise MPIKerasError(f"{option}: {path} is not a Keras .keras archive ({exc})") from None
-    if "config.json" not in names:
-        raise MPIKerasError(
-            f"{option}: {path} is not a Keras .keras archive (it has no config.json)"
-        )

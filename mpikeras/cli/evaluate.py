@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
 
     import keras
 
-    from mpikeras.cli._common import check_keras_archive
     from mpikeras.errors import MPIKerasError
     from mpikeras.evaluation.protocol import ProtocolSettings
     from mpikeras.evaluation.report import aggregate
@@ -46,22 +45,14 @@ def run(args: argparse.Namespace) -> int:
     )
     from mpikeras.io import read_measurement, read_system_matrix
     from mpikeras.models.heads import DirectReconstruction
+    from mpikeras.models.saving import load_model
 
     recovery, reconstruction = {}, {}
     for item in args.model:
         label, sep, path = item.partition("=")
         if not sep or not label or not path:
             raise MPIKerasError(f"--model expects LABEL=PATH, got {item!r}")
-        if not Path(path).is_file():
-            raise MPIKerasError(f"--model {label}: file not found: {path}")
-        check_keras_archive(f"--model {label}", path)
-        try:
-            model = keras.saving.load_model(path, safe_mode=True)
-        except (ValueError, TypeError, KeyError, OSError) as exc:
-            # Keras' errors for a damaged or unsafe file (a Lambda layer's code, ...).
-            raise MPIKerasError(
-                f"--model {label}: not a loadable Keras model: {path} ({exc})"
-            ) from None
+        model = load_model(path)
         (reconstruction if isinstance(model, DirectReconstruction) else recovery)[label] = model
     data = ProtocolData(
         read_system_matrix(args.train_sm, z_slice="central"),

@@ -6,7 +6,6 @@ import argparse
 
 from mpikeras.cli._common import (
     add_training_arguments,
-    check_keras_archive,
     config_dict,
     verbosity,
 )
@@ -45,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
 
     extra = {"task": args.task}
     if args.encoder:
-        check_keras_archive("--encoder", args.encoder)
         extra["pretrained_encoder"] = args.encoder
     if args.freeze_encoder:
         extra["freeze_encoder"] = True

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import uuid
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from mpikeras._compat import tensorflow_available
 from mpikeras.config import DataConfig
 from mpikeras.errors import ConfigError, ExportError, RunDirectoryError
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
+from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.signals import MM3
 from mpikeras.training.finetune import MODEL
 from mpikeras.training.run_directory import CONFIG
@@ -238,21 +238,17 @@ def load_task_model(run_dir: str | os.PathLike) -> keras.Model:
     """The trained model of a run directory (`RUN_DIR/model.keras`).
 
     Raises:
-        RunDirectoryError: if the file is missing, not a loadable Keras
-            model, or not a recovery or reconstruction model.
+        RunDirectoryError: if the file is missing or not a recovery or
+            reconstruction model.
+        ModelFileError: if it is not a loadable (safe) Keras model.
     """
-    import mpikeras.models  # noqa: F401  (registers the classes for loading)
-
     path = Path(run_dir) / MODEL
     if not path.is_file():
         raise RunDirectoryError(
             f"{path}: not found; expected the {MODEL} that `mpikeras train` writes into "
             "its run directory"
         )
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except (ValueError, OSError, TypeError, KeyError, zipfile.BadZipFile) as exc:
-        raise RunDirectoryError(f"{path}: not a loadable Keras model ({exc})") from None
+    model = load_model(path)
     model = getattr(model, "task_model", model)
     _task_spec(model, path)
     return model

@@ -14,6 +14,7 @@ from mpikeras.models.encoder import (
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.regularized import ContrastiveRegularized
+from mpikeras.models.saving import load_model
 from mpikeras.models.simclr import VIEW_KEYS, SimCLR
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "SignalRecovery",
     "SimCLR",
     "encoder_output_length",
+    "load_model",
     "minimum_input_length",
 ]

@@ -16,6 +16,7 @@ from mpikeras.models.encoder import Encoder
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.regularized import ContrastiveRegularized
+from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.training.distribution import training_distribution
 from mpikeras.training.run_directory import RunDirectory
@@ -50,15 +51,10 @@ def load_encoder(path: str | Path) -> tuple[keras.Model, Normalization | None]:
     """A pretrained encoder and the normalisation stored beside it (if any).
 
     Raises:
-        RunDirectoryError: if the file is missing or not a Keras model.
+        ModelFileError: if the file is missing, damaged or not a safe Keras model.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RunDirectoryError(f"{path}: pretrained encoder not found")
-    try:
-        encoder = keras.saving.load_model(path, safe_mode=True)
-    except (ValueError, OSError, TypeError) as exc:
-        raise RunDirectoryError(f"{path}: not a loadable Keras model ({exc})") from None
+    encoder = load_model(path)
     beside = path.parent / NORMALIZATION
     return encoder, load_normalization(path.parent) if beside.exists() else None
 
@@ -215,5 +211,5 @@ def finetune(
     )
     if not directory.file(MODEL).exists():
         save_model(model, config.epochs)
-    best = keras.saving.load_model(directory.file(MODEL), safe_mode=True)
+    best = load_model(directory.file(MODEL))
     return FinetuneResult(best, history, directory.path)

@@ -12,6 +12,7 @@ from mpikeras.config import PretrainConfig
 from mpikeras.data.streams import contrastive_streams
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.projector import ProjectionHead
+from mpikeras.models.saving import load_model
 from mpikeras.models.simclr import SimCLR
 from mpikeras.training.distribution import training_distribution
 from mpikeras.training.run_directory import RunDirectory
@@ -135,5 +136,5 @@ def pretrain(
     )
     if not directory.file(ENCODER).exists():
         save_encoder(model, config.epochs)
-    encoder = keras.saving.load_model(directory.file(ENCODER), safe_mode=True)
+    encoder = load_model(directory.file(ENCODER))
     return PretrainResult(encoder, model, history, directory.path)

@@ -30,6 +30,7 @@ import keras
 
 from mpikeras.errors import RunDirectoryError
 from mpikeras.io.atomic import atomic_path, write_text_atomic
+from mpikeras.models.saving import load_model
 
 CONFIG = "config.json"
 STATE = "state.json"
@@ -128,7 +129,7 @@ class RunDirectory:
         path = self.path / state["checkpoint"]
         if not path.exists():
             raise RunDirectoryError(f"{path}: the checkpoint named in {STATE} is missing")
-        return keras.saving.load_model(path, safe_mode=True)
+        return load_model(path)
 
     def save_model(self, model: keras.Model, name: str) -> Path:
         """Save a model under `name` atomically (Keras v3 format)."""

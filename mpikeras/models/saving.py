@@ -1,0 +1,50 @@
+"""Loading saved models safely, with the package's classes registered."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+
+from mpikeras.errors import ModelFileError
+
+
+def load_model(path: str | os.PathLike) -> keras.Model:
+    """Load a `.keras` (or legacy `.h5`) model in Keras' safe mode.
+
+    Importing this module registers every mpikeras class with Keras. Safe
+    mode refuses files that would run code on loading (a `Lambda` layer's
+    Python function, ...): a model file is data, never a program.
+
+    Example:
+
+    >>> model = load_model("runs/recovery/model.keras")   # doctest: +SKIP
+
+    Args:
+        path: the model file.
+
+    Returns:
+        The model.
+
+    Raises:
+        ModelFileError: if the file is missing, not a Keras archive, damaged,
+            or refused by safe mode; the message names the file and the cause.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    if path.suffix.lower() == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise ModelFileError(f"{path}: not a Keras .keras archive ({exc})") from None
+        if "config.json" not in names:
+            raise ModelFileError(f"{path}: not a Keras .keras archive (no config.json inside)")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        cause = " ".join(str(exc).split())
+        raise ModelFileError(f"{path}: not a loadable Keras model ({cause})") from None
