@@ -28,14 +28,13 @@ import numpy as np
 from mpikeras.config import TASKS, FinetuneConfig, PretrainConfig
 from mpikeras.data.streams import (
     Streams,
-    contrastive_streams,
     reconstruction_streams,
     recovery_streams,
 )
 from mpikeras.errors import ConfigError
 from mpikeras.models.simclr import SimCLR
 from mpikeras.training.finetune import build_head_model
-from mpikeras.training.pretrain import build_simclr
+from mpikeras.training.pretrain import build_simclr, pretraining_streams
 from mpikeras.training.session import TrainingData, configure, prepare_data
 
 #: The augmentations a trial switches on or off (each has a probability when on).
@@ -349,17 +348,7 @@ class ContrastiveHyperModel(kt.HyperModel):
 
     def pretrain_streams(self, config: PretrainConfig, start_epoch: int = 0) -> Streams:
         """The contrastive streams of a trial: its augmentation and combinations, base batches."""
-        return contrastive_streams(
-            self.data.signals,
-            self.data.split,
-            batch_size=config.batch_size,
-            augmentation=config.augmentation,
-            combination=config.combination,
-            seed=config.seed,
-            steps_per_epoch=config.steps_per_epoch,
-            start_epoch=start_epoch,
-            pipeline=self.pipeline,
-        )
+        return pretraining_streams(config, self.data, start_epoch, self.pipeline)
 
     def task_streams(self, config: FinetuneConfig) -> Streams:
         """The fine-tuning streams (the base combination settings, not the trial's)."""

@@ -23,6 +23,7 @@ from mpikeras.training.run_directory import RunDirectory
 from mpikeras.training.runner import fit_resumable
 from mpikeras.training.session import (
     NORMALIZATION,
+    adam,
     configure,
     load_normalization,
     prepare_data,
@@ -109,9 +110,7 @@ def build_head_model(
             SignalAugmentation(**config.augmentation.to_dict(), seed=config.seed),
         )
     model.compile(
-        optimizer=keras.optimizers.Adam(
-            config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
-        ),
+        optimizer=adam(config),
         loss="mse",
         jit_compile=config.keras_jit_compile,
     )

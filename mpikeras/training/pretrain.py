@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 
 from mpikeras.config import PretrainConfig
-from mpikeras.data.streams import contrastive_streams
+from mpikeras.data.streams import Streams, contrastive_streams
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.saving import load_model
@@ -17,7 +17,13 @@ from mpikeras.models.simclr import SimCLR
 from mpikeras.training.distribution import training_distribution
 from mpikeras.training.run_directory import RunDirectory
 from mpikeras.training.runner import fit_resumable
-from mpikeras.training.session import configure, prepare_data, save_normalization
+from mpikeras.training.session import (
+    TrainingData,
+    adam,
+    configure,
+    prepare_data,
+    save_normalization,
+)
 
 ENCODER = "encoder.keras"
 
@@ -51,12 +57,27 @@ def build_simclr(config: PretrainConfig, signal_shape: tuple[int, int]) -> SimCL
     projector = ProjectionHead.from_projector_config(config.projector)
     model = SimCLR(encoder, projector, temperature=config.temperature)
     model.compile(
-        optimizer=keras.optimizers.Adam(
-            config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
-        ),
+        optimizer=adam(config),
         jit_compile=config.keras_jit_compile,
     )
     return model
+
+
+def pretraining_streams(
+    config: PretrainConfig, data: TrainingData, start_epoch: int = 0, pipeline: str = "auto"
+) -> Streams:
+    """The contrastive streams of a configuration: its augmentations, combinations and batches."""
+    return contrastive_streams(
+        data.signals,
+        data.split,
+        batch_size=config.batch_size,
+        augmentation=config.augmentation,
+        combination=config.combination,
+        seed=config.seed,
+        steps_per_epoch=config.steps_per_epoch,
+        start_epoch=start_epoch,
+        pipeline=pipeline,
+    )
 
 
 def pretrain(
@@ -108,17 +129,7 @@ def pretrain(
     signal_shape = data.signals.signals.shape[2:]
 
     def make_streams(start_epoch: int):
-        return contrastive_streams(
-            data.signals,
-            data.split,
-            batch_size=config.batch_size,
-            augmentation=config.augmentation,
-            combination=config.combination,
-            seed=config.seed,
-            steps_per_epoch=config.steps_per_epoch,
-            start_epoch=start_epoch,
-            pipeline=pipeline,
-        )
+        return pretraining_streams(config, data, start_epoch, pipeline)
 
     def save_encoder(model: keras.Model, epoch: int) -> None:
         directory.save_model(model.encoder, ENCODER)

@@ -114,3 +114,10 @@ def load_normalization(run_dir: Path) -> Normalization:
         return Normalization.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunDirectoryError(f"{path}: missing or unreadable normalisation ({exc})") from None
+
+
+def adam(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """Adam with the configured learning rate (scaled with the batch if asked) and betas."""
+    return keras.optimizers.Adam(
+        config.learning_rate, beta_1=config.optimizer.beta_1, beta_2=config.optimizer.beta_2
+    )

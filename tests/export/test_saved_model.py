@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from mpikeras.cli.main import main
-from mpikeras.errors import ConfigError, RunDirectoryError
+from mpikeras.errors import ConfigError, ModelFileError, RunDirectoryError
 from mpikeras.export import (
     SIGNATURE_FILE,
     ExportError,
@@ -404,7 +404,7 @@ def test_a_missing_model_is_named(run_dir, tmp_path):
 @needs_export_backend
 def test_an_unreadable_model_is_refused(run_dir, tmp_path):
     (run_dir / "model.keras").write_bytes(b"not a zip archive")
-    with pytest.raises(RunDirectoryError, match="not a loadable Keras model"):
+    with pytest.raises(ModelFileError, match=r"model\.keras: not a Keras \.keras archive"):
         export_saved_model(run_dir, tmp_path / "out")
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mpikeras.config import FinetuneConfig, PretrainConfig
-from mpikeras.errors import ConfigError, MDFError, RunDirectoryError
+from mpikeras.errors import ConfigError, MDFError, ModelFileError, RunDirectoryError
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.training.finetune import finetune
 from mpikeras.training.pretrain import pretrain
@@ -120,7 +120,7 @@ def test_finetune_config_errors():
         FinetuneConfig(freeze_encoder=True)
     with pytest.raises(ConfigError, match="'task'"):
         FinetuneConfig(task="segmentation")
-    with pytest.raises(RunDirectoryError, match="not found"):
+    with pytest.raises(ModelFileError, match="model file not found"):
         from mpikeras.training.finetune import load_encoder
 
         load_encoder("/nonexistent/encoder.keras")
