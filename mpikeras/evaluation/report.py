@@ -89,31 +89,63 @@ def format_markdown(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+#: Differences of mean NRMSE below this (0.1 percentage points) are not called differences.
+MIN_DIFFERENCE = 1e-3
+
+
+def compare(a: dict[str, float], b: dict[str, float]) -> int:
+    """-1 if `a` is clearly lower than `b`, 1 if clearly higher, 0 if not clearly different.
+
+    Clearly: the means differ by more than `MIN_DIFFERENCE` and by more than
+    twice the larger spread of the per-seed means (zero with one seed).
+    """
+    difference = a["mean"] - b["mean"]
+    spread = 2 * max(a.get("seed_std", 0.0), b.get("seed_std", 0.0))
+    if abs(difference) <= max(MIN_DIFFERENCE, spread):
+        return 0
+    return -1 if difference < 0 else 1
+
+
 def verdict(results: dict) -> list[str]:
-    """Plain statements on whether the learned recovery is useful yet."""
+    """Plain statements: does learned recovery beat interpolation, does pretraining help."""
     rec = results["recovery"]["voxel_nrmse"]
-    linear = rec.get("linear", {}).get("mean")
+    con = results["reconstruction"]["voxel_nrmse"]
     lines = []
+    linear = rec.get("linear")
     for method in ("wo-CL", "CL", "bracket wo-CL", "bracket CL"):
         if method not in rec or linear is None:
             continue
-        value = rec[method]["mean"]
-        if value < linear:
-            lines.append(
-                f"- {method} recovery ({100 * value:.1f} %) beats linear interpolation "
-                f"({100 * linear:.1f} %)."
-            )
+        order = compare(rec[method], linear)
+        if order < 0:
+            outcome = "beats linear interpolation"
+        elif order == 0:
+            outcome = "is on par with linear interpolation: not yet a useful SM recovery method"
         else:
+            outcome = "does not beat linear interpolation: not yet a useful SM recovery method"
+        lines.append(
+            f"- {method} recovery ({percent(rec[method])} %) {outcome} ({percent(linear)} %)."
+        )
+    classic = con.get("classic (train SM)")
+    for method in ("wo-CL", "CL"):
+        if method in con and classic is not None:
+            better = compare(con[method], classic) < 0
             lines.append(
-                f"- {method} recovery ({100 * value:.1f} %) does not beat linear interpolation "
-                f"({100 * linear:.1f} %): it is not yet useful as an SM recovery method."
+                f"- {method} direct reconstruction ({percent(con[method])} %) "
+                f"{'beats' if better else 'does not beat'} classic Kaczmarz with the training SM "
+                f"({percent(classic)} %)."
             )
-    con = results["reconstruction"]["voxel_nrmse"]
-    for task, table in (("recovery", rec), ("direct reconstruction", con)):
-        if "wo-CL" in table and "CL" in table:
-            better = table["CL"]["mean"] < table["wo-CL"]["mean"]
-            lines.append(
-                f"- Contrastive pretraining {'improves' if better else 'does not improve'} {task} "
-                f"({percent(table['wo-CL'])} % -> {percent(table['CL'])} %)."
-            )
+    for task, table in (
+        ("recovery", rec),
+        ("bracket recovery", rec),
+        ("direct reconstruction", con),
+    ):
+        prefix = "bracket " if task == "bracket recovery" else ""
+        a, b = table.get(f"{prefix}wo-CL"), table.get(f"{prefix}CL")
+        if a is None or b is None:
+            continue
+        effect = {-1: "improves", 0: "makes no clear difference to", 1: "worsens"}[compare(b, a)]
+        lines.append(
+            f"- Contrastive pretraining {effect} {task} ({percent(a)} % wo-CL, {percent(b)} % CL; "
+            "differences count only beyond twice the spread over seeds)."
+        )
     return lines
