@@ -333,7 +333,8 @@ def markdown_report(results: dict) -> str:
         f"# mpikeras reproduce: preset `{results['preset']}`",
         "",
         f"{results['description']}; {results['seeds']} seed(s); Keras backend "
-        f"`{results['backend']}`; {results['elapsed_s']:.0f} s.",
+        f"`{results['backend']}`; {results['elapsed_s']:.0f} s in the last call (runs finished "
+        "by an earlier call are resumed, not retrained).",
         "",
         "## Results (NRMSE in %, mean ± std over voxels and seeds)",
         "",
