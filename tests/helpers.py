@@ -282,3 +282,16 @@ def moving_means(encoder: keras.Model) -> list[np.ndarray]:
         for layer in encoder.layers
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
+
+
+def tiny_config(source) -> dict:
+    """A training configuration small enough for a test: 8 filters, 2 steps of 8 per epoch."""
+    return {
+        "data": {"source": str(source)},
+        "encoder": {"filters": 8},
+        "projector": {"hidden_units": 16, "output_units": 8},
+        "steps_per_epoch": 2,
+        "batch_size": 8,
+        "optimizer": {"learning_rate": 1e-3},
+        "jit_compile": "false",
+    }

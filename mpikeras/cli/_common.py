@@ -8,6 +8,25 @@ from typing import Any
 from mpikeras.config import DISTRIBUTIONS, load_config_file
 
 
+def add_data_argument(p: argparse.ArgumentParser) -> None:
+    """`--data`: the training system matrix."""
+    p.add_argument(
+        "--data",
+        help="training system matrix: an MDF calibration file, or "
+        "simulated:<preset> (default simulated:openmpi-2d-19)",
+    )
+
+
+def add_pipeline_argument(p: argparse.ArgumentParser) -> None:
+    """`--pipeline`: tf.data or PyDataset input streams."""
+    p.add_argument(
+        "--pipeline",
+        choices=("auto", "tf", "python"),
+        default="auto",
+        help="input pipeline: tf.data where TensorFlow is installed (auto) or PyDataset",
+    )
+
+
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """Options every training command takes."""
     p.add_argument(
@@ -16,11 +35,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="training epochs (paper: 1000)")
     p.add_argument("--batch-size", type=int, help="batch size (paper: 32)")
     p.add_argument("--seed", type=int, help="seed of weights, voxel split and input streams")
-    p.add_argument(
-        "--data",
-        help="training system matrix: an MDF calibration file, or "
-        "simulated:<preset> (default simulated:openmpi-2d-19)",
-    )
+    add_data_argument(p)
     p.add_argument("--out", required=True, help="run directory (rerun to resume)")
     p.add_argument(
         "--distribution",
@@ -38,12 +53,7 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         choices=("auto", "true", "false"),
         help="compile the train step with XLA / jax.jit (default auto: Keras decides)",
     )
-    p.add_argument(
-        "--pipeline",
-        choices=("auto", "tf", "python"),
-        default="auto",
-        help="input pipeline: tf.data where TensorFlow is installed (auto) or PyDataset",
-    )
+    add_pipeline_argument(p)
     p.add_argument(
         "--quiet", action="store_true", help="one line per epoch instead of a progress bar"
     )

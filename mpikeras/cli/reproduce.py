@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpikeras.cli._common import add_pipeline_argument
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -23,12 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, default=1, help="training seeds (default 1)")
     p.add_argument("--out", default="results", help="output directory (default ./results)")
-    p.add_argument(
-        "--pipeline",
-        choices=("auto", "tf", "python"),
-        default="auto",
-        help="input pipeline: tf.data (auto, where TensorFlow is installed) or PyDataset",
-    )
+    add_pipeline_argument(p)
     p.set_defaults(run=run)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpikeras.cli._common import add_data_argument, add_pipeline_argument
+
 TASK_CHOICES = ("recovery", "reconstruction")
 TUNER_CHOICES = ("random", "bayesian", "hyperband")
 
@@ -44,11 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="random (default), bayesian (needs scikit-learn) or hyperband (pretraining "
         "epochs as its budget)",
     )
-    p.add_argument(
-        "--data",
-        help="training system matrix: an MDF calibration file, or simulated:<preset> "
-        "(default simulated:openmpi-2d-19)",
-    )
+    add_data_argument(p)
     p.add_argument(
         "--config",
         help="JSON or TOML pretraining configuration: the settings that are not searched "
@@ -73,12 +71,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ablation: score by validation MSE only, without the paper's protocol",
     )
-    p.add_argument(
-        "--pipeline",
-        choices=("auto", "tf", "python"),
-        default="auto",
-        help="input pipeline: tf.data where TensorFlow is installed (auto) or PyDataset",
-    )
+    add_pipeline_argument(p)
     p.add_argument("--verbose", action="store_true", help="Keras progress bars of every training")
 
 

@@ -4,6 +4,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from mpikeras.cli.main import main
 from mpikeras.config import FinetuneConfig
@@ -20,15 +21,7 @@ from tuning.joint import train_joint
 def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("ablation-data") / "train.mdf"
     write_system_matrix(path, simulate_system_matrix(preset("openmpi-2d-19")))
-    return {
-        "data": {"source": str(path)},
-        "encoder": {"filters": 8},
-        "projector": {"hidden_units": 16, "output_units": 8},
-        "steps_per_epoch": 2,
-        "batch_size": 8,
-        "optimizer": {"learning_rate": 1e-3},
-        "jit_compile": "false",
-    }
+    return tiny_config(path)
 
 
 def mse(model, x, y):

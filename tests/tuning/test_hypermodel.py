@@ -1,6 +1,7 @@
 import keras_tuner as kt
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from mpikeras.config import PretrainConfig
 from mpikeras.errors import ConfigError
@@ -41,17 +42,7 @@ def tuning_sm_path(tmp_path_factory):
 
 @pytest.fixture
 def base(tuning_sm_path):
-    return PretrainConfig.from_dict(
-        {
-            "data": {"source": str(tuning_sm_path)},
-            "encoder": {"filters": 8},
-            "projector": {"hidden_units": 16, "output_units": 8},
-            "steps_per_epoch": 2,
-            "batch_size": 8,
-            "optimizer": {"learning_rate": 1e-3},
-            "jit_compile": "false",
-        }
-    )
+    return PretrainConfig.from_dict(tiny_config(tuning_sm_path))
 
 
 def hyperparameters(**values):

@@ -5,6 +5,7 @@ import json
 
 import keras_tuner as kt
 import pytest
+from helpers import tiny_config
 
 from mpikeras.cli.main import main
 from mpikeras.config import PretrainConfig
@@ -15,18 +16,6 @@ from tuning.hypermodel import ContrastiveHyperModel, declare_hyperparameters
 from tuning.search import run_search
 
 OBJECTIVE = "val_recovery_mse"
-
-
-def tiny_config(sm_path) -> dict:
-    return {
-        "data": {"source": str(sm_path)},
-        "encoder": {"filters": 8},
-        "projector": {"hidden_units": 16, "output_units": 8},
-        "steps_per_epoch": 2,
-        "batch_size": 8,
-        "optimizer": {"learning_rate": 1e-3},
-        "jit_compile": "false",
-    }
 
 
 @pytest.fixture(scope="module")
