@@ -153,8 +153,8 @@ def _frame_spectra(
 ) -> list[np.ndarray]:
     """Spectra (n, C, K) of each selection of frames: converted, transformed, period-averaged.
 
-    Each step is taken for every selection before the next, so that of two
-    problems in a file the same one is always reported first.
+    Each step runs on all selections before the next, so a damaged frame is
+    reported before a bad `dataConversionFactor`, whichever selection holds it.
     """
     frames = [read_frames(r, layout, selection) for selection in selections]
     frames = [apply_conversion(r, f, layout.fourier, acq.num_sampling_points) for f in frames]
