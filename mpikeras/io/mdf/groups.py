@@ -41,8 +41,10 @@ def read_acquisition(r: Reader) -> Acquisition:
         raise r.error(
             rx + "bandwidth",
             "out of range",
-            expected=f"a frequency in Hz giving a finite sampling rate and period for "
-            f"{num_samples} samples",
+            expected=(
+                f"a frequency in Hz giving a finite sampling rate and period for "
+                f"{num_samples} samples"
+            ),
             actual=bandwidth,
         )
     num_channels = r.number(rx + "numChannels", "i")

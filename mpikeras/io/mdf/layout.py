@@ -292,10 +292,10 @@ def finite_as(r: Reader, values: np.ndarray, dtype: type, what: str) -> np.ndarr
         out = np.ascontiguousarray(values, dtype=dtype)
     bad = ~np.isfinite(out)
     if bad.any():
+        overflow = f"{what} overflow {np.dtype(dtype).name}"
         raise r.error(
             DATA,
-            f"{what} overflow {np.dtype(dtype).name} (after dataConversionFactor and "
-            "background correction)",
+            f"{overflow} (after dataConversionFactor and background correction)",
             expected=f"magnitudes below {float(np.finfo(dtype).max):.3g}",
             actual=f"{int(bad.sum())} values that become Inf or NaN",
         )
