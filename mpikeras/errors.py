@@ -18,6 +18,12 @@ class MPIKerasError(ValueError):
 class MDFError(MPIKerasError):
     """An MDF file is unreadable, incomplete or inconsistent.
 
+    Everything after the path is passed by keyword, so that a raise reads as
+    the message does and the formatter can lay it out:
+
+    >>> str(MDFError("sm.mdf", field="/grid", problem="wrong shape", expected=3, actual=2))
+    "sm.mdf: field '/grid': wrong shape; expected 3, got 2"
+
     Args:
         path: the file.
         field: the HDF5 path of the offending group or dataset (`/` for the
@@ -30,6 +36,7 @@ class MDFError(MPIKerasError):
     def __init__(
         self,
         path: str | os.PathLike,
+        *,
         field: str,
         problem: str,
         expected: Any = None,

@@ -15,21 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from mpikeras.io.mdf import (
-    _background_mask,
-    _check_layout,
-    _check_version,
-    _data_layout,
-    _is_calibration,
-    _open,
-    _read_acquisition,
-    _read_delta_sample_size,
-    _read_grid,
-    _read_ground_truth_grid,
-    _read_metadata,
-    _Reader,
-    _reading,
+from mpikeras.io.mdf.access import is_calibration, open_reader
+from mpikeras.io.mdf.grids import (
+    check_voxel_count,
+    read_delta_sample_size,
+    read_grid,
+    read_ground_truth_grid,
+    read_order,
 )
+from mpikeras.io.mdf.groups import read_metadata
+from mpikeras.io.mdf.layout import read_header
 
 _AXES = "xyz"
 
@@ -80,43 +75,27 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         MDFError: naming the file and field if the file is not a readable,
             consistent MDF v2 file.
     """
-    path, f = _open(path)
-    with f, _reading(path):
-        r = _Reader(path, f)
-        _check_version(r)
-        calibration = _is_calibration(r)
-        acq = _read_acquisition(r)
-        layout = _data_layout(r)
-        _check_layout(r, layout, acq)
-        bg_mask = _background_mask(r, layout.num_frames)
-        meta = _read_metadata(r)
+    with open_reader(path) as r:
+        calibration = is_calibration(r)
+        acq, layout, bg_mask = read_header(r)
+        meta = read_metadata(r)
         grid = order = delta = None
         if calibration:
-            g = _read_grid(r)
-            num_fg = int((~bg_mask).sum())
-            if num_fg != g.num_voxels:
-                raise r.error(
-                    "/calibration/size",
-                    "number of voxels disagrees with the foreground frames of /measurement/data",
-                    f"{num_fg} voxels (= foreground frames)",
-                    f"{g.num_voxels} ({' x '.join(map(str, g.size))})",
-                )  # fmt: skip
+            g = read_grid(r)
+            check_voxel_count(r, g, int((~bg_mask).sum()))
             grid = _grid_dict(g.size, g.fov_m, g.center_m)
-            order = r.string("/calibration/order", default="xyz")
-            if sorted(order) != ["x", "y", "z"]:
-                raise r.error("/calibration/order", "not a permutation of 'xyz'", "'xyz'",
-                              repr(order))  # fmt: skip
-            delta = _read_delta_sample_size(r)
+            order = read_order(r)
+            delta = read_delta_sample_size(r)
             delta = None if delta is None else list(delta)
         truth_grid = None
-        truth = _read_ground_truth_grid(r)
+        truth = read_ground_truth_grid(r)
         if truth is not None:
             truth_grid = _grid_dict(truth.size, truth.fov_m, truth.center_m)
         freqs = acq.frequencies_hz
         df = acq.drivefield
         num_bg = int(bg_mask.sum())
         return {
-            "path": os.fspath(path),
+            "path": os.fspath(r.path),
             "kind": "calibration" if calibration else "measurement",
             "version": r.string("/version"),
             "uuid": r.string("/uuid", default=""),
@@ -234,68 +213,75 @@ def format_summary(summary: dict[str, Any]) -> str:
     """
     s = summary
     lines: list[tuple[str, str]] = []
+
+    def add(label: str, text: str) -> None:
+        lines.append((label, text))
+
     if s["kind"] == "calibration":
         kind = f"calibration (system matrix, method {s.get('method')!r})"
     else:
         kind = "measurement"
-    lines.append(("kind", f"{kind}, MDF {s['version']}"))
+    add("kind", f"{kind}, MDF {s['version']}")
     exp = s.get("experiment") or {}
     if exp.get("name") or exp.get("subject"):
         what = exp.get("name") or exp.get("subject")
-        lines.append(("experiment", what + (" (simulation)" if exp.get("is_simulation") else "")))
+        add("experiment", what + (" (simulation)" if exp.get("is_simulation") else ""))
     scanner = s.get("scanner") or {}
     if scanner.get("name"):
-        lines.append(("scanner", ", ".join(
-            v for v in (scanner.get("name"), scanner.get("manufacturer")) if v
-        )))  # fmt: skip
+        names = (scanner.get("name"), scanner.get("manufacturer"))
+        add("scanner", ", ".join(v for v in names if v))
     if s.get("time"):
-        lines.append(("time", s["time"]))
+        add("time", s["time"])
     if s.get("grid"):
         lines += _grid_lines("grid", s["grid"], s.get("order"))
     if s.get("delta_sample_size_m"):
-        lines.append(("delta sample", _mm(s["delta_sample_size_m"])))
+        add("delta sample", _mm(s["delta_sample_size_m"]))
     periods = s["num_periods_per_frame"]
-    lines.append((
+    add(
         "frames",
         f"{s['num_frames']}: {s['num_foreground_frames']} foreground + "
         f"{s['num_background_frames']} background; {periods} period{'s' * (periods != 1)} "
         f"per frame, {s['num_averages']} average{'s' * (s['num_averages'] != 1)}",
-    ))  # fmt: skip
+    )
     data = s["data"]
     flags = [f"{data['domain']} domain"]
     if data["fast_frame_axis"]:
         flags.append("fast frame axis")
     flags.append(data["complex_layout"])
-    flags.append("background-corrected" if data["background_corrected"] else
-                 "not background-corrected")  # fmt: skip
+    flags.append(
+        "background-corrected" if data["background_corrected"] else "not background-corrected"
+    )
     shape = " x ".join(str(n) for n in data["shape"])
-    lines.append(("data", f"{shape} {data['dtype']}; " + ", ".join(flags)))
+    add("data", f"{shape} {data['dtype']}; " + ", ".join(flags))
     channels = s["num_receive_channels"]
-    lines.append(("receiver", f"{channels} channel{'s' * (channels != 1)}, unit {s['unit']}"))
-    lines.append((
+    add("receiver", f"{channels} channel{'s' * (channels != 1)}, unit {s['unit']}")
+    add(
         "sampling",
         f"{s['num_sampling_points']} points per period ({_num(s['period_s'] * 1e6)} us), "
         f"bandwidth {_num(s['bandwidth_hz'] / 1e3)} kHz",
-    ))  # fmt: skip
+    )
     low, high = s["frequency_range_hz"]
-    lines.append((
+    add(
         "frequencies",
         f"{s['num_frequencies']} bins, {_num(low / 1e3)} to {_num(high / 1e3)} kHz, "
         f"step {_num(s['frequency_resolution_hz'] / 1e3)} kHz",
-    ))  # fmt: skip
+    )
     df = s["drive_field"]
-    lines.append(("drive field", f"{df['num_channels']} channels, base frequency "
-                  f"{_num(df['base_frequency_hz'] / 1e3)} kHz, {df['waveform']}"))  # fmt: skip
+    add(
+        "drive field",
+        f"{df['num_channels']} channels, base frequency "
+        f"{_num(df['base_frequency_hz'] / 1e3)} kHz, {df['waveform']}",
+    )
     for d in range(df["num_channels"]):
         name = f"  channel {_AXES[d] if d < 3 else d + 1}"
-        lines.append((
+        add(
             name,
             f"{_num(df['frequencies_hz'][d] / 1e3)} kHz (divider {df['dividers'][d]}), "
             f"{_num(df['strengths_tesla'][d] * 1e3)} mT, "
             f"phase {_num(df['phases_rad'][d], 4)} rad "
             f"({_num(math.degrees(df['phases_rad'][d]), 4)} deg)",
-        ))  # fmt: skip
-    lines.append(("gradient", _gradient_text(s["gradient_tesla_per_m"])))
+        )
+    add("gradient", _gradient_text(s["gradient_tesla_per_m"]))
     tracer = s.get("tracer") or {}
     if tracer.get("name"):
         text = tracer["name"]
@@ -306,11 +292,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         conc = tracer.get("concentration_mol_per_l")
         if conc:
             text += f", {_num(conc * 1e3)} mmol/L {tracer.get('solute') or ''}".rstrip()
-        lines.append(("tracer", text))
-    extras = [name for name, key in (("transfer function", "has_transfer_function"),
-                                      ("SNR", "has_snr")) if s.get(key)]  # fmt: skip
+        add("tracer", text)
+    stored = (("transfer function", "has_transfer_function"), ("SNR", "has_snr"))
+    extras = [name for name, key in stored if s.get(key)]
     if extras:
-        lines.append(("also stored", ", ".join(extras)))
+        add("also stored", ", ".join(extras))
     if s.get("ground_truth_grid"):
         truth = _grid_lines("ground truth", s["ground_truth_grid"], None)
         lines += [(("  " + label) if i else label, text) for i, (label, text) in enumerate(truth)]

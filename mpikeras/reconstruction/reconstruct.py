@@ -146,10 +146,13 @@ def _check_acquisitions(sm: SystemMatrix, measurement: Measurement) -> None:
         ("receive channels", sm.num_channels, measurement.data.shape[2]),
         ("samples per period", sm_acq.num_sampling_points, meas_acq.num_sampling_points),
         ("receiver bandwidth (Hz)", sm_acq.bandwidth_hz, meas_acq.bandwidth_hz),
-        ("drive-field base frequency (Hz)", sm_field.base_frequency_hz,
-         meas_field.base_frequency_hz),
+        (
+            "drive-field base frequency (Hz)",
+            sm_field.base_frequency_hz,
+            meas_field.base_frequency_hz,
+        ),
         ("drive-field dividers", tuple(sm_field.dividers), tuple(meas_field.dividers)),
-    ]  # fmt: skip
+    ]
     for what, sm_value, meas_value in checks:
         same = (
             np.isclose(sm_value, meas_value, rtol=1e-9)

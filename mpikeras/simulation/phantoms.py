@@ -153,9 +153,11 @@ def resolution_phantom() -> Phantom:
         return np.where(inside, 0.05, 0.0)
 
     return Phantom(
-        "resolution", resolution_phantom.__doc__.split("\n")[0], fn,
+        "resolution",
+        resolution_phantom.__doc__.split("\n")[0],
+        fn,
         ((-0.001, -0.0116, -0.001), (0.0125, 0.0116, 0.0065)),
-    )  # fmt: skip
+    )
 
 
 def concentration_phantom() -> Phantom:
@@ -165,8 +167,12 @@ def concentration_phantom() -> Phantom:
     at (-6, -6, -3) mm.
     """
     levels = [0.100, 0.0666, 0.0444, 0.0296, 0.0197, 0.0131, 0.00877, 0.00585]
-    centres = [np.array([x, y, z]) for z in (-0.003, 0.003) for y in (-0.006, 0.006)
-               for x in (-0.006, 0.006)]  # fmt: skip
+    centres = [
+        np.array([x, y, z])
+        for z in (-0.003, 0.003)
+        for y in (-0.006, 0.006)
+        for x in (-0.006, 0.006)
+    ]
 
     def fn(points: np.ndarray) -> np.ndarray:
         out = np.zeros(points.shape[0])
@@ -176,9 +182,11 @@ def concentration_phantom() -> Phantom:
         return out
 
     return Phantom(
-        "concentration", concentration_phantom.__doc__.split("\n")[0], fn,
+        "concentration",
+        concentration_phantom.__doc__.split("\n")[0],
+        fn,
         ((-0.0071, -0.0071, -0.0041), (0.0071, 0.0071, 0.0041)),
-    )  # fmt: skip
+    )
 
 
 def shape_phantom() -> Phantom:
@@ -197,9 +205,11 @@ def shape_phantom() -> Phantom:
 
     rmax = tip_radius + height * slope + 1e-4
     return Phantom(
-        "shape", shape_phantom.__doc__.split("\n")[0], fn,
+        "shape",
+        shape_phantom.__doc__.split("\n")[0],
+        fn,
         ((-rmax, tip_y - 1e-4, -rmax), (rmax, tip_y + height + 1e-4, rmax)),
-    )  # fmt: skip
+    )
 
 
 PHANTOMS: dict[str, Callable[[], Phantom]] = {

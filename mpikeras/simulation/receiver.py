@@ -85,7 +85,8 @@ class ReceiveChain:
             complex128 array of the shape of `frequencies_hz`.
         """
         f = np.asarray(frequencies_hz, dtype=np.float64)
-        b, a = signal.butter(self.highpass_order, 2 * np.pi * self.highpass_hz, "highpass",
-                             analog=True)  # fmt: skip
+        b, a = signal.butter(
+            self.highpass_order, 2 * np.pi * self.highpass_hz, "highpass", analog=True
+        )
         _, highpass = signal.freqs(b, a, worN=2 * np.pi * f.ravel())
         return (highpass / (1.0 + 1j * f.ravel() / self.lowpass_hz)).reshape(f.shape)

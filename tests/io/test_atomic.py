@@ -14,7 +14,7 @@ from mpikeras.io import (
     write_system_matrix,
     write_text_atomic,
 )
-from mpikeras.io import mdf as mdf_module
+from mpikeras.io.mdf.writer import Writer
 
 
 class _Boom(RuntimeError):
@@ -62,7 +62,7 @@ def test_write_text_atomic_writes_utf8_and_keeps_the_old_text_on_failure(tmp_pat
 def _fail_at(monkeypatch, field_prefix: str) -> list[str]:
     """Make the MDF writer raise when it reaches `field_prefix`; returns the fields written."""
     written: list[str] = []
-    original = mdf_module._Writer.put
+    original = Writer.put
 
     def put(self, name, value, **kwargs):
         if name.startswith(field_prefix):
@@ -70,7 +70,7 @@ def _fail_at(monkeypatch, field_prefix: str) -> list[str]:
         written.append(name)
         return original(self, name, value, **kwargs)
 
-    monkeypatch.setattr(mdf_module._Writer, "put", put)
+    monkeypatch.setattr(Writer, "put", put)
     return written
 
 
@@ -120,13 +120,13 @@ def test_interrupted_write_never_shows_a_partial_file_under_the_final_name(
 ):
     path = tmp_path / "sm.mdf"
     seen = []
-    original = mdf_module._Writer.put
+    original = Writer.put
 
     def put(self, name, value, **kwargs):
         seen.append(path.exists())
         return original(self, name, value, **kwargs)
 
-    monkeypatch.setattr(mdf_module._Writer, "put", put)
+    monkeypatch.setattr(Writer, "put", put)
     write_system_matrix(path, system_matrix)
     assert seen and not any(seen)  # nothing at the final name until the rename
     assert path.exists()

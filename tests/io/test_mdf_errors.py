@@ -305,6 +305,18 @@ def test_mdf_error_is_a_value_error(sm_file, edited_copy):
         read_system_matrix(path)
 
 
+def test_mdf_error_takes_its_parts_by_keyword(tmp_path):
+    path = tmp_path / "f.mdf"
+    error = MDFError(path, field="/calibration/size", problem="wrong shape", expected=3, actual=2)
+    assert str(error) == f"{path}: field '/calibration/size': wrong shape; expected 3, got 2"
+    parts = (error.path, error.field, error.problem, error.expected, error.actual)
+    assert parts == (str(path), "/calibration/size", "wrong shape", 3, 2)
+    bare = MDFError(path, field="/", problem="cannot read")  # no expected, no actual
+    assert str(bare) == f"{path}: field '/': cannot read"
+    with pytest.raises(TypeError):
+        MDFError(path, "/calibration/size", "wrong shape")
+
+
 def test_missing_required_fields_lists_what_is_absent(sm_file, edited_copy, file_state):
     path = edited_copy(sm_file, _both(_delete("study/uuid"), _delete("calibration/size"),
                                       _delete("measurement/isSparsityTransformed")))  # fmt: skip
