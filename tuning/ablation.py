@@ -50,7 +50,8 @@ from mpikeras.evaluation.report import format_markdown as markdown_table
 from mpikeras.evaluation.reproduce import ProtocolData, evaluate_models
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.training.finetune import finetune
-from mpikeras.training.pretrain import ENCODER, pretrain
+from mpikeras.training.pretrain import pretrain
+from mpikeras.training.run_directory import ENCODER
 from mpikeras.training.session import prepare_data
 from tuning.joint import train_joint
 
