@@ -32,7 +32,8 @@ from mpikeras.config import PretrainConfig
 from mpikeras.errors import ConfigError
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.training.run_directory import bind_settings
-from tuning.hypermodel import ContrastiveHyperModel, SearchSpace, describe, objective
+
+from .hypermodel import ContrastiveHyperModel, SearchSpace, describe, objective
 
 #: Tuner names accepted by `run_search` (and `mpikeras tune --tuner`).
 TUNERS = ("random", "bayesian", "hyperband")
