@@ -12,7 +12,7 @@ from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.training.joint import build_joint_model, train_joint
 from mpikeras.training.session import prepare_data
-from mpikeras.training.task import task_validation
+from mpikeras.training.task import task_streams, task_validation
 
 
 def mse(model, x, y):
@@ -115,7 +115,12 @@ def test_joint_training_refuses_what_it_does_not_support(tiny, tmp_path):
 def test_task_validation_is_the_validation_of_the_task_streams(tiny):
     config = FinetuneConfig.from_dict(tiny)
     data = prepare_data(config.data, config.seed)
-    x, y = task_validation(config.replace(recovery_input="bracket"), data)
+    bracket = config.replace(recovery_input="bracket")
+    x, y = task_validation(bracket, data)
     assert set(x) == {"lower", "upper"} and y.shape[1:] == (1632, 2)
-    x, y = task_validation(config.replace(task="reconstruction"), data)
-    assert x.shape[1:] == (1632, 2) and y.shape[1:] == (19, 19, 1)
+    for task_config in (bracket, config, config.replace(task="reconstruction")):
+        # The same arrays whatever the pipeline and the epoch the training stream starts at.
+        expected = task_streams(task_config, data, start_epoch=3, pipeline="tf").validation
+        actual = task_validation(task_config, data)
+        for a, b in zip(keras.tree.flatten(actual), keras.tree.flatten(expected), strict=True):
+            np.testing.assert_array_equal(a, b)
