@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     from mpikeras.data.sources import load_system_matrix
     from mpikeras.evaluation.reproduce import HEADS
     from mpikeras.preprocessing import Normalization, voxel_signals
-    from mpikeras.training.finetune import build_head_model
     from mpikeras.training.pretrain import build_simclr
     from mpikeras.training.session import prepare_data
+    from mpikeras.training.task import build_task_model, task_streams
 
     filters = 8 if args.cpu else 256
     batches = (8, 16) if args.cpu else (32, 256, 1024)
@@ -108,15 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             data=cfg.data.replace(split="sample" if task == "reconstruction" else "voxel"),
         )
         data = prepare_data(head_cfg.data, 0)
-        from mpikeras.data.streams import reconstruction_streams, recovery_streams
-
-        if task == "reconstruction":
-            head_stream = reconstruction_streams(data.signals, data.split, pipeline="python")
-        else:
-            head_stream = recovery_streams(
-                data.signals, data.split, pipeline="python", bracket=recovery_input == "bracket"
-            )
-        model = build_head_model(head_cfg, shape, data.normalization)
+        head_stream = task_streams(head_cfg, data, pipeline="python")
+        model = build_task_model(head_cfg, shape, data.normalization)
         per_step = _timed_fit(model, head_stream.train, head_stream.steps_per_epoch)
         epoch_s[run] = per_step * head_stream.steps_per_epoch
         print(f"one epoch of {run:22s}: {epoch_s[run]:.2f} s", flush=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ["COLUMNS"] = "100"  # argparse wraps help text to the terminal width
 
 from mpikeras import config as cfg
-from mpikeras.cli.main import COMMANDS, build_parser
+from mpikeras.cli.main import build_parser
 
 HERE = Path(__file__).parent
 
@@ -39,8 +39,7 @@ def cli_reference() -> str:
         "```",
         "",
     ]
-    for name in COMMANDS:
-        command = sub.choices[name]
+    for name, command in sub.choices.items():
         lines += [f"## mpikeras {name}", "", "```text", command.format_help().rstrip(), "```", ""]
     return "\n".join(lines)
 

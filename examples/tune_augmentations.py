@@ -10,7 +10,7 @@ itself would always favour the weakest augmentation.
 import argparse
 
 from mpikeras.config import EncoderConfig, PretrainConfig
-from tuning import run_search
+from mpikeras.tuning.search import run_search
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--max-trials", type=int, default=10)

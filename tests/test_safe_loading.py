@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 
 from mpikeras.errors import ModelFileError
-from mpikeras.training.finetune import load_encoder
 from mpikeras.training.run_directory import RunDirectory
+from mpikeras.training.session import load_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("mpikeras", "tuning")

@@ -1,43 +1,20 @@
 """Hyperparameter search and ablations for mpikeras (KerasTuner).
 
-- `tuning.hypermodel`: `ContrastiveHyperModel`, whose trials pretrain with
-  their own augmentation ranges and probabilities and are scored by the
-  downstream validation MSE after a short fine-tune; `SearchSpace`.
-- `tuning.search`: `run_search` (random, Bayesian or Hyperband; resumable),
-  the ranked trial tables and the best configuration.
-- `tuning.ablation`: `run_ablation`, the table of the paper's open questions.
-- `tuning.joint`: one encoder trained with both heads at once.
+Installed as `mpikeras.tuning` (setup.cfg); its modules import each other
+relatively and import mpikeras, never the other way round.
 
-This package imports mpikeras, never the other way round; `mpikeras tune`
-and `python -m tuning` are its command lines.
+- `mpikeras.tuning.hypermodel`: `ContrastiveHyperModel`, whose trials
+  pretrain with their own augmentation ranges and probabilities and are
+  scored by the downstream validation MSE after a short fine-tune;
+  `SearchSpace`.
+- `mpikeras.tuning.search`: `run_search` (random, Bayesian or Hyperband;
+  resumable), the ranked trial tables and the best configuration.
+- `mpikeras.tuning.ablation`: `run_ablation`, the table of the paper's open
+  questions.
+- `mpikeras.tuning.cli`: the `mpikeras tune` command, registered through the
+  `mpikeras.commands` entry point group; `python -m mpikeras.tuning` takes
+  the same options.
+
+Nothing is imported here, so that loading the command (every `mpikeras`
+invocation does) stays as light as the other commands.
 """
-
-from tuning.ablation import ROWS, AblationResult, run_ablation
-from tuning.hypermodel import (
-    ContrastiveHyperModel,
-    SearchSpace,
-    declare_hyperparameters,
-    objective,
-    objective_name,
-)
-from tuning.joint import JointModel, JointResult, build_joint_model, train_joint
-from tuning.search import TUNERS, SearchResult, build_tuner, run_search
-
-__all__ = [
-    "ROWS",
-    "TUNERS",
-    "AblationResult",
-    "ContrastiveHyperModel",
-    "JointModel",
-    "JointResult",
-    "SearchResult",
-    "SearchSpace",
-    "build_joint_model",
-    "build_tuner",
-    "declare_hyperparameters",
-    "objective",
-    "objective_name",
-    "run_ablation",
-    "run_search",
-    "train_joint",
-]

@@ -14,7 +14,7 @@ trains, on the same data and split:
 - CL without polarity / noise / gain / combinations: the same with one
   augmentation (or the combined samples) left out of the pretraining.
 - joint wo-CL, joint CL: one encoder trained with both heads at once
-  (`tuning.joint`), from scratch or from the CL encoder.
+  (`mpikeras.training.joint`), from scratch or from the CL encoder.
 
 Every model is scored twice: by its MSE on the seed's validation set (the
 same samples for every row, drawn with the base settings) and with the
@@ -50,9 +50,10 @@ from mpikeras.evaluation.report import format_markdown as markdown_table
 from mpikeras.evaluation.reproduce import ProtocolData, evaluate_models
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.training.finetune import finetune
-from mpikeras.training.pretrain import ENCODER, pretrain
+from mpikeras.training.joint import train_joint
+from mpikeras.training.pretrain import pretrain
+from mpikeras.training.run_directory import ENCODER
 from mpikeras.training.session import prepare_data
-from tuning.joint import train_joint
 
 #: The simulated test SM of the protocol (the paper's 37 x 37 grid) and its seed.
 DEFAULT_TEST_SM = "simulated:openmpi-2d-37"

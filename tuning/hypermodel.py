@@ -25,17 +25,13 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from mpikeras.config import TASKS, FinetuneConfig, PretrainConfig
-from mpikeras.data.streams import (
-    Streams,
-    reconstruction_streams,
-    recovery_streams,
-)
+from mpikeras.config import RECOVERY_INPUTS, TASKS, FinetuneConfig, PretrainConfig
+from mpikeras.data.streams import Streams
 from mpikeras.errors import ConfigError
 from mpikeras.models.simclr import SimCLR
-from mpikeras.training.finetune import build_head_model
 from mpikeras.training.pretrain import build_simclr, pretraining_streams
 from mpikeras.training.session import TrainingData, configure, prepare_data
+from mpikeras.training.task import build_task_model, task_config, task_streams
 
 #: The augmentations a trial switches on or off (each has a probability when on).
 AUGMENTATIONS = ("polarity", "noise", "gain")
@@ -238,15 +234,6 @@ def _interval(
     return (float(high) - float(width), float(high))
 
 
-def finetune_config(base: PretrainConfig, task: str, epochs: int) -> FinetuneConfig:
-    """The fine-tuning run every trial ends with: the base settings, the task, `epochs`.
-
-    The learning rate is the base config's, the same for every trial, so
-    trials differ only in how the encoder was pretrained.
-    """
-    return FinetuneConfig.from_dict({**base.to_dict(), "task": task, "epochs": epochs})
-
-
 @dataclasses.dataclass
 class TrialOutcome:
     """What the last `ContrastiveHyperModel.fit` did (for inspection and tests).
@@ -297,6 +284,8 @@ class ContrastiveHyperModel(kt.HyperModel):
         pretrain_epochs: pretraining epochs per trial (Hyperband's maximum).
         finetune_epochs: fine-tuning epochs per trial.
         space: the search ranges.
+        recovery_input: the recovery head's inputs, "single" (the paper) or
+            "bracket" (see `mpikeras.models.BracketRecovery`).
         pipeline: input pipeline, "auto" (tf.data where TensorFlow is
             installed), "tf" or "python".
         verbose: Keras verbosity of the trainings.
@@ -311,6 +300,7 @@ class ContrastiveHyperModel(kt.HyperModel):
         pretrain_epochs: int = 10,
         finetune_epochs: int = 10,
         space: SearchSpace | None = None,
+        recovery_input: str = "single",
         pipeline: str = "auto",
         verbose: str | int = 0,
         data: TrainingData | None = None,
@@ -323,7 +313,16 @@ class ContrastiveHyperModel(kt.HyperModel):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(key, f"expected a positive number of epochs, got {value!r}")
+        if recovery_input not in RECOVERY_INPUTS or (
+            recovery_input != "single" and task != "recovery"
+        ):
+            raise ConfigError(
+                "recovery_input",
+                f"expected one of {list(RECOVERY_INPUTS)} ('bracket' for the recovery task "
+                f"only), got {recovery_input!r} for {task!r}",
+            )
         self.task = task
+        self.recovery_input = recovery_input
         self.base = base or PretrainConfig()
         self.pretrain_epochs = pretrain_epochs
         self.finetune_epochs = finetune_epochs
@@ -350,19 +349,15 @@ class ContrastiveHyperModel(kt.HyperModel):
         """The contrastive streams of a trial: its augmentation and combinations, base batches."""
         return pretraining_streams(config, self.data, start_epoch, self.pipeline)
 
-    def task_streams(self, config: FinetuneConfig) -> Streams:
-        """The fine-tuning streams (the base combination settings, not the trial's)."""
-        common = {
-            "batch_size": config.batch_size,
-            "seed": config.seed,
-            "steps_per_epoch": config.steps_per_epoch,
-            "pipeline": self.pipeline,
-        }
-        if config.task == "reconstruction":
-            return reconstruction_streams(
-                self.data.signals, self.data.split, combination=config.combination, **common
-            )
-        return recovery_streams(self.data.signals, self.data.split, **common)
+    def head_config(self) -> FinetuneConfig:
+        """The fine-tuning run every trial ends with: the base settings, the task, its inputs.
+
+        The learning rate is the base config's, the same for every trial, so
+        trials differ only in how the encoder was pretrained.
+        """
+        return task_config(
+            self.base, self.task, epochs=self.finetune_epochs, recovery_input=self.recovery_input
+        )
 
     def fit(
         self,
@@ -412,14 +407,15 @@ class ContrastiveHyperModel(kt.HyperModel):
             validation_batch_size=config.batch_size,
         ).history
 
-        head_config = finetune_config(self.base, self.task, self.finetune_epochs)
+        head_config = self.head_config()
         keras.utils.set_random_seed(head_config.seed)  # the same head weights in every trial
-        head = build_head_model(
+        head = build_task_model(
             head_config, self.signal_shape, self.data.normalization, model.encoder
         )
-        task_streams = self.task_streams(head_config)
+        # The base combination settings, not the trial's.
+        finetune_streams = task_streams(head_config, self.data, pipeline=self.pipeline)
         history = head.fit(
-            **task_streams.fit_kwargs(),
+            **finetune_streams.fit_kwargs(),
             epochs=self.finetune_epochs,
             verbose=self.verbose,
             validation_batch_size=head_config.batch_size,
@@ -435,7 +431,7 @@ class ContrastiveHyperModel(kt.HyperModel):
             "pretrain_val_loss": float(pretrain_history.get("val_loss", [math.nan])[-1]),
         }
         self.last_trial = TrialOutcome(
-            config, streams, pretrain_history, history, head, task_streams, metrics
+            config, streams, pretrain_history, history, head, finetune_streams, metrics
         )
         return metrics
 

@@ -29,9 +29,11 @@ from typing import Any
 import keras_tuner as kt
 
 from mpikeras.config import PretrainConfig
-from mpikeras.errors import ConfigError, RunDirectoryError
+from mpikeras.errors import ConfigError
 from mpikeras.io.atomic import write_text_atomic
-from tuning.hypermodel import ContrastiveHyperModel, SearchSpace, describe, objective
+from mpikeras.training.run_directory import bind_settings
+
+from .hypermodel import ContrastiveHyperModel, SearchSpace, describe, objective
 
 #: Tuner names accepted by `run_search` (and `mpikeras tune --tuner`).
 TUNERS = ("random", "bayesian", "hyperband")
@@ -166,24 +168,6 @@ class SearchResult:
     paths: dict[str, Path]
 
 
-def _bind_settings(out: Path, settings: dict[str, Any]) -> None:
-    path = out / SETTINGS
-    if path.exists():
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunDirectoryError(f"{path}: unreadable search settings ({exc})") from None
-        differing = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
-        if differing:
-            raise RunDirectoryError(
-                f"{out}: holds a search with other settings (differing: {', '.join(differing)}); "
-                "rerun with the same options to resume it, or choose another --out"
-            )
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
-
-
 def run_search(
     out_dir: str | Path,
     *,
@@ -256,7 +240,7 @@ def run_search(
         "base": base.to_dict(),
         "space": space.to_dict(),
     }
-    _bind_settings(out, settings)
+    bind_settings(out / SETTINGS, settings, what="a search with other settings")
     search_tuner = build_tuner(
         hypermodel,
         tuner,

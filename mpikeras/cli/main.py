@@ -2,14 +2,17 @@
 
 Each verb lives in its own module (`mpikeras/cli/<verb>.py`) with
 `add_parser(subparsers)` and `run(args) -> int`; nothing in the library
-imports this package. Errors caused by input print one line naming the
-problem and exit with status 2.
+imports this package. More verbs come from the `mpikeras.commands` entry
+point group: each entry names an `add_parser(subparsers)` function (the
+tuning package registers `tune` so). Errors caused by input print one line
+naming the problem and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import re
 import sys
@@ -17,7 +20,7 @@ import sys
 from mpikeras import __version__
 from mpikeras.errors import MPIKerasError
 
-#: Verbs, in the order `--help` lists them.
+#: The package's own verbs, in the order `--help` lists them (entry-point verbs follow).
 COMMANDS = (
     "info",
     "simulate",
@@ -27,8 +30,9 @@ COMMANDS = (
     "evaluate",
     "reproduce",
     "export",
-    "tune",
 )
+#: Entry point group of the verbs other installed packages add.
+COMMAND_ENTRY_POINTS = "mpikeras.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f"mpikeras.cli.{name}")
         module.add_parser(sub)
+    entry_points = importlib.metadata.entry_points(group=COMMAND_ENTRY_POINTS)
+    for entry_point in sorted(entry_points, key=lambda e: e.name):
+        entry_point.load()(sub)
     return parser
 
 

@@ -23,12 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mpikeras.config import PretrainConfig
     from mpikeras.training.pretrain import pretrain
+    from mpikeras.training.run_directory import ENCODER
 
     config = PretrainConfig.from_dict(config_dict(args))
     result = pretrain(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
     epochs = len(result.history.get("loss", []))
     print(
-        f"wrote {result.run_dir}/encoder.keras ({epochs} epochs; history, checkpoints and "
+        f"wrote {result.run_dir / ENCODER} ({epochs} epochs; history, checkpoints and "
         f"TensorBoard logs in {result.run_dir})"
     )
     return 0

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from mpikeras.config import FinetuneConfig
     from mpikeras.errors import ConfigError
     from mpikeras.training.finetune import finetune
+    from mpikeras.training.run_directory import MODEL
 
     extra = {"task": args.task}
     if args.encoder:
@@ -56,8 +57,5 @@ def run(args: argparse.Namespace) -> int:
     config = FinetuneConfig.from_dict(config_dict(args, extra))
     result = finetune(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
     setting = "CL" if config.pretrained_encoder else "wo-CL"
-    print(
-        f"wrote {result.run_dir}/model.keras ({args.task}, {setting}; run files in "
-        f"{result.run_dir})"
-    )
+    print(f"wrote {result.run_dir / MODEL} ({args.task}, {setting}; run files in {result.run_dir})")
     return 0

@@ -7,7 +7,22 @@ from pathlib import Path
 from mpikeras.io.mdf import read_system_matrix
 from mpikeras.io.system_matrix import SystemMatrix
 
+#: The prefix of a simulated source: `simulated:<preset>`.
 SIMULATED_PREFIX = "simulated:"
+
+
+def simulated_preset(source: str | Path) -> str | None:
+    """The simulation preset a source names, or `None` for a file.
+
+    Example:
+
+    >>> simulated_preset("simulated:openmpi-2d-19")
+    'openmpi-2d-19'
+    >>> simulated_preset("/data/openmpi/calibrations/2.mdf") is None
+    True
+    """
+    source = str(source)
+    return source[len(SIMULATED_PREFIX) :] if source.startswith(SIMULATED_PREFIX) else None
 
 
 def load_system_matrix(source: str | Path, seed: int = 0) -> SystemMatrix:
@@ -30,9 +45,9 @@ def load_system_matrix(source: str | Path, seed: int = 0) -> SystemMatrix:
         MDFError: if the file is not a readable calibration file.
         ValueError: for an unknown preset.
     """
-    source = str(source)
-    if source.startswith(SIMULATED_PREFIX):
+    name = simulated_preset(source)
+    if name is not None:
         from mpikeras.simulation import preset, simulate_system_matrix
 
-        return simulate_system_matrix(preset(source[len(SIMULATED_PREFIX) :]), seed=seed)
-    return read_system_matrix(source, z_slice="central")
+        return simulate_system_matrix(preset(name), seed=seed)
+    return read_system_matrix(str(source), z_slice="central")

@@ -55,6 +55,7 @@ from mpikeras.simulation import simulate_system_matrix
 from mpikeras.simulation.phantoms import resolution_phantom, simulate_measurement
 from mpikeras.training.finetune import finetune
 from mpikeras.training.pretrain import pretrain
+from mpikeras.training.run_directory import ENCODER
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +266,7 @@ def reproduce(
         log(f"[seed {seed}] contrastive pretraining -> {seed_dir / 'pretrain'}")
         encoder_path = (
             pretrain(pre_cfg, seed_dir / "pretrain", pipeline=pipeline, verbose=verbose).run_dir
-            / "encoder.keras"
+            / ENCODER
         )
         models: dict[str, keras.Model] = {}
         for run, cfg in head_cfgs.items():

@@ -29,13 +29,13 @@ import numpy as np
 from mpikeras import __version__
 from mpikeras._compat import tensorflow_available
 from mpikeras.config import DataConfig
+from mpikeras.data.sources import simulated_preset
 from mpikeras.errors import ConfigError, ExportError, RunDirectoryError
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.signals import MM3
-from mpikeras.training.finetune import MODEL
-from mpikeras.training.run_directory import CONFIG
-from mpikeras.training.session import NORMALIZATION, load_normalization
+from mpikeras.training.run_directory import CONFIG, MODEL, NORMALIZATION
+from mpikeras.training.session import load_normalization
 
 #: Name of the serving signature (also exported as "serving_default").
 SIGNATURE_NAME = "serve"
@@ -43,9 +43,6 @@ SIGNATURE_NAME = "serve"
 SIGNATURE_FILE = "signature.json"
 #: Platforms a JAX export is lowered for (jax2tf native serialisation).
 JAX_PLATFORMS = ("cpu", "cuda")
-
-_SIMULATED = "simulated:"
-
 
 # === What each model class serves ===
 
@@ -214,10 +211,10 @@ def source_delta_sample_volume_mm3(source: str | os.PathLike) -> float:
         MDFError: if the file is not a readable calibration file.
     """
     source = os.fspath(source)
-    if source.startswith(_SIMULATED):
+    name = simulated_preset(source)
+    if name is not None:
         from mpikeras.simulation import PRESETS
 
-        name = source[len(_SIMULATED) :]
         if name not in PRESETS:
             raise ConfigError(
                 "data.source",

@@ -1,4 +1,4 @@
-"""Models: the encoder, the projection head, SimCLR and the task heads.
+"""Models: the encoder, the projection head, SimCLR, the task heads and the joint model.
 
 Importing this package registers the classes with Keras, which loading a
 `.keras` file (`keras.saving.load_model`) needs.
@@ -12,6 +12,7 @@ from mpikeras.models.encoder import (
     minimum_input_length,
 )
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
+from mpikeras.models.joint import JointModel
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.regularized import ContrastiveRegularized
 from mpikeras.models.saving import load_model
@@ -24,6 +25,7 @@ __all__ = [
     "ContrastiveRegularized",
     "DirectReconstruction",
     "Encoder",
+    "JointModel",
     "ProjectionHead",
     "SignalAugmentation",
     "SignalRecovery",

@@ -14,18 +14,8 @@ from mpikeras.models.encoder import Encoder
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.saving import load_model
 from mpikeras.models.simclr import SimCLR
-from mpikeras.training.distribution import training_distribution
-from mpikeras.training.run_directory import RunDirectory
-from mpikeras.training.runner import fit_resumable
-from mpikeras.training.session import (
-    TrainingData,
-    adam,
-    configure,
-    prepare_data,
-    save_normalization,
-)
-
-ENCODER = "encoder.keras"
+from mpikeras.training.run_directory import ENCODER
+from mpikeras.training.session import TrainingData, adam, start_run
 
 
 @dataclasses.dataclass
@@ -118,34 +108,21 @@ def pretrain(
         ConfigError: if the backend or the batch size does not allow the
             configured `distribution`.
     """
-    distribution = training_distribution(
-        config.distribution, batch_size=config.batch_size, jit_compile=config.jit_compile
-    )
-    data = prepare_data(config.data, config.seed)
-    directory = RunDirectory(run_dir)
-    directory.bind_config(config.to_dict())
-    configure(config)
-    save_normalization(directory.path, data.normalization)
-    signal_shape = data.signals.signals.shape[2:]
+    run = start_run(config, run_dir)
 
-    def make_streams(start_epoch: int):
-        return pretraining_streams(config, data, start_epoch, pipeline)
+    def make_streams(start_epoch: int) -> Streams:
+        return pretraining_streams(config, run.data, start_epoch, pipeline)
 
-    def save_encoder(model: keras.Model, epoch: int) -> None:
-        directory.save_model(model.encoder, ENCODER)
+    def save_encoder(model: keras.Model) -> None:
+        run.directory.save_model(model.encoder, ENCODER)
 
-    model, history = fit_resumable(
-        directory,
-        lambda: build_simclr(config, signal_shape),
+    model, history = run.fit(
+        lambda: build_simclr(config, run.signal_shape),
         make_streams,
-        config.epochs,
-        on_best=save_encoder,
+        save_encoder,
+        (ENCODER,),
         callbacks=callbacks,
         verbose=verbose,
-        validation_batch_size=config.batch_size,
-        distribution=distribution,
     )
-    if not directory.file(ENCODER).exists():
-        save_encoder(model, config.epochs)
-    encoder = load_model(directory.file(ENCODER))
-    return PretrainResult(encoder, model, history, directory.path)
+    encoder = load_model(run.directory.file(ENCODER))
+    return PretrainResult(encoder, model, history, run.directory.path)

@@ -10,7 +10,12 @@ Layout of RUN_DIR:
 - `history.json`: per-epoch metrics.
 - `best.keras`: the model of the epoch with the lowest validation loss.
 - `logs/`: TensorBoard event files (when TensorFlow is installed).
-- the run's products (for example `encoder.keras`), written by the caller.
+- `normalization.json`: the scale the training signals were divided by.
+- the run's products, written by the caller: `encoder.keras` (pretraining),
+  `model.keras` (fine-tuning) or `recovery.keras` and `reconstruction.keras`
+  (joint training).
+
+Every file name is defined here, once.
 
 Every file is written to a temporary name and renamed, so a kill at any
 moment leaves either the previous or the new version, never a partial one.
@@ -32,10 +37,27 @@ from mpikeras.errors import RunDirectoryError
 from mpikeras.io.atomic import atomic_path, write_text_atomic
 from mpikeras.models.saving import load_model
 
+#: The run's configuration.
 CONFIG = "config.json"
+#: The last completed epoch, its checkpoint and the best epoch.
 STATE = "state.json"
+#: Per-epoch metrics.
 HISTORY = "history.json"
+#: The model of the epoch with the lowest validation loss.
 BEST = "best.keras"
+#: Epoch checkpoints (a folder).
+CHECKPOINTS = "checkpoints"
+#: TensorBoard event files (a folder).
+LOGS = "logs"
+#: The scale the training signals were divided by.
+NORMALIZATION = "normalization.json"
+#: The pretrained encoder of the best epoch (`pretrain`).
+ENCODER = "encoder.keras"
+#: The task model of the best epoch (`finetune`).
+MODEL = "model.keras"
+#: The two heads of the best epoch of a joint run (`train_joint`).
+RECOVERY_MODEL = "recovery.keras"
+RECONSTRUCTION_MODEL = "reconstruction.keras"
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -46,6 +68,51 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [prefix.rstrip(".")]
+
+
+def bind_settings(
+    path: Path,
+    settings: dict[str, Any],
+    *,
+    what: str,
+    ignore: tuple[str, ...] = (),
+    replaceable: bool = False,
+) -> None:
+    """Record settings in the JSON file `path`, or refuse if it holds others.
+
+    The one rule by which a rerun in an output directory resumes the work
+    recorded there: with the same settings (up to `ignore`), or not at all.
+
+    Example:
+
+    >>> bind_settings(out / "search.json", {"task": "recovery"}, what="a search")  # doctest: +SKIP
+
+    Args:
+        path: the JSON file (its folder is the output directory).
+        settings: the settings of this run, a JSON-serialisable dict.
+        what: what the directory holds, for the error ("a search with other settings").
+        ignore: keys (dotted for nested ones, e.g. "data.seed") that may differ.
+        replaceable: whether differing settings replace the recorded ones
+            (nothing was computed with them yet) instead of being refused.
+
+    Raises:
+        RunDirectoryError: if `path` is unreadable, or records other settings
+            and is not `replaceable`, naming the keys that differ.
+    """
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunDirectoryError(f"{path}: unreadable settings ({exc})") from None
+        differing = [k for k in _diff(old, settings) if k not in ignore]
+        if differing and not replaceable:
+            raise RunDirectoryError(
+                f"{path.parent}: holds {what} (differing keys: {', '.join(differing)}); rerun "
+                "with the same settings to resume it, or choose another --out directory to "
+                "start a new one"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
 
 
 class RunDirectory:
@@ -66,7 +133,7 @@ class RunDirectory:
 
     @property
     def checkpoint_dir(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS
 
     # ---------------------------------------------------------------- configuration
 
@@ -77,25 +144,20 @@ class RunDirectory:
 
         Keys in `ignore` may differ: by default `epochs`, so a finished run
         can be extended, and `distribution`, so a run can resume on other
-        devices (a data-parallel step equals the single-device step).
+        devices (a data-parallel step equals the single-device step). A run
+        without a completed epoch takes the new configuration.
 
         Raises:
             RunDirectoryError: if the directory holds a run with a different
                 configuration, naming the keys that differ.
         """
-        path = self.file(CONFIG)
-        if path.exists():
-            try:
-                old = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise RunDirectoryError(f"{path}: unreadable run configuration ({exc})") from None
-            differing = [k for k in _diff(old, config) if k not in ignore]
-            if differing and self.last_epoch() > 0:
-                raise RunDirectoryError(
-                    f"{self.path}: holds a run with a different configuration (differing keys: "
-                    f"{', '.join(differing)}); choose another --out directory to start a new run"
-                )
-        write_text_atomic(path, json.dumps(config, indent=2) + "\n")
+        bind_settings(
+            self.file(CONFIG),
+            config,
+            what="a run with another configuration",
+            ignore=ignore,
+            replaceable=self.last_epoch() == 0,
+        )
 
     # ---------------------------------------------------------------- state
 
@@ -174,7 +236,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             and math.isfinite(value)
             and (best_value is None or value < best_value)
         )
-        checkpoint = f"checkpoints/epoch-{done:04d}.keras"
+        checkpoint = f"{CHECKPOINTS}/epoch-{done:04d}.keras"
         self.run_dir.checkpoint_dir.mkdir(exist_ok=True)
         self.run_dir.save_model(self.model, checkpoint)
         if improved:

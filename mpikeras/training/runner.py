@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import Any, Protocol
 
 import keras
 
 from mpikeras._compat import tensorboard_available
-from mpikeras.data.streams import Streams
 from mpikeras.training.distribution import TrainingDistribution
-from mpikeras.training.run_directory import EpochCheckpoint, RunDirectory
+from mpikeras.training.run_directory import LOGS, EpochCheckpoint, RunDirectory
+
+
+class FitInputs(Protocol):
+    """What a run trains on: `Streams`, or the zipped streams of a joint run."""
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `model.fit` (data, steps; validation data if any)."""
 
 
 def fit_resumable(
     run_dir: RunDirectory,
     build_model: Callable[[], keras.Model],
-    make_streams: Callable[[int], Streams],
+    make_streams: Callable[[int], FitInputs],
     epochs: int,
     *,
     on_best: Callable[[keras.Model, int], None] | None = None,
+    epoch_metrics: Sequence[keras.callbacks.Callback] = (),
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: str | int = "auto",
     validation_batch_size: int | None = None,
@@ -36,9 +43,13 @@ def fit_resumable(
     Args:
         run_dir: where checkpoints, history and logs go.
         build_model: builds and compiles a fresh model.
-        make_streams: `start_epoch -> Streams`.
+        make_streams: `start_epoch -> Streams` (or other `FitInputs`).
         epochs: total epochs.
         on_best: called with `(model, epoch)` whenever validation loss improves.
+        epoch_metrics: callbacks that add metrics to an epoch's logs (for
+            example a validation the Keras `validation_data` cannot hold); they
+            run before the checkpoint, which records them and selects the best
+            epoch by `val_loss`.
         callbacks: more Keras callbacks.
         verbose: Keras' `verbose` for `fit` (progress bar by default).
         validation_batch_size: batch size of the validation pass (Keras'
@@ -60,14 +71,14 @@ def fit_resumable(
         distribution.prepare_model(model)
         if start < epochs:
             fit_kwargs = make_streams(start).fit_kwargs()
-            fit_kwargs["validation_data"] = distribution.validation_data(
-                fit_kwargs["validation_data"]
-            )
-            all_callbacks = [EpochCheckpoint(run_dir, on_best=on_best), *callbacks]
-            if tensorboard_available():
-                all_callbacks.append(
-                    keras.callbacks.TensorBoard(log_dir=str(Path(run_dir.path) / "logs"))
+            if fit_kwargs.get("validation_data") is not None:
+                fit_kwargs["validation_data"] = distribution.validation_data(
+                    fit_kwargs["validation_data"]
                 )
+            checkpoint = EpochCheckpoint(run_dir, on_best=on_best)
+            all_callbacks = [*epoch_metrics, checkpoint, *callbacks]
+            if tensorboard_available():
+                all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir.file(LOGS))))
             model.fit(
                 **fit_kwargs,
                 epochs=epochs,

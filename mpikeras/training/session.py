@@ -1,21 +1,32 @@
-"""Setting up a training process: precision, seeds, determinism, data."""
+"""Setting up a training process: precision, seeds, determinism, data, and the run prelude.
+
+`start_run` is the one prelude of every training run (pretraining,
+fine-tuning, joint training): the distribution, the prepared data, the
+configuration bound to the run directory, the global Keras state and the
+stored normalisation. `Run.fit` is its resumable training loop.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import keras
 
-from mpikeras.config import DataConfig, TrainingConfig
+from mpikeras.config import DataConfig, FinetuneConfig, TrainingConfig
 from mpikeras.data.sources import load_system_matrix
 from mpikeras.data.split import VoxelSplit
-from mpikeras.errors import RunDirectoryError
+from mpikeras.errors import ConfigError, RunDirectoryError
+from mpikeras.io.atomic import write_text_atomic
+from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.preprocessing.signals import VoxelSignals, voxel_signals
-
-NORMALIZATION = "normalization.json"
+from mpikeras.training.distribution import TrainingDistribution, training_distribution
+from mpikeras.training.run_directory import NORMALIZATION, RunDirectory
+from mpikeras.training.runner import FitInputs, fit_resumable
 
 
 def configure(config: TrainingConfig, deterministic: bool = True) -> None:
@@ -98,8 +109,6 @@ def prepare_data(
 
 
 def save_normalization(run_dir: Path, normalization: Normalization) -> None:
-    from mpikeras.io.atomic import write_text_atomic
-
     write_text_atomic(Path(run_dir) / NORMALIZATION, json.dumps(normalization.to_dict()) + "\n")
 
 
@@ -114,6 +123,145 @@ def load_normalization(run_dir: Path) -> Normalization:
         return Normalization.from_dict(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RunDirectoryError(f"{path}: missing or unreadable normalisation ({exc})") from None
+
+
+def load_encoder(path: str | Path) -> tuple[keras.Model, Normalization | None]:
+    """A pretrained encoder and the normalisation stored beside it (if any).
+
+    Raises:
+        ModelFileError: if the file is missing, damaged or not a safe Keras model.
+    """
+    path = Path(path)
+    encoder = load_model(path)
+    beside = path.parent / NORMALIZATION
+    return encoder, load_normalization(path.parent) if beside.exists() else None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Run:
+    """A training run set up by `start_run`.
+
+    Args:
+        config: the run's configuration.
+        directory: its run directory (configuration bound, normalisation stored).
+        data: the prepared training data.
+        distribution: where it trains.
+        signal_shape: (V, C) of the model inputs.
+    """
+
+    config: TrainingConfig
+    directory: RunDirectory
+    data: TrainingData
+    distribution: TrainingDistribution
+    signal_shape: tuple[int, int]
+
+    def fit(
+        self,
+        build_model: Callable[[], keras.Model],
+        make_streams: Callable[[int], FitInputs],
+        save: Callable[[keras.Model], None],
+        products: Sequence[str],
+        *,
+        epoch_metrics: Sequence[keras.callbacks.Callback] = (),
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        verbose: str | int = "auto",
+    ) -> tuple[keras.Model, dict[str, list[float]]]:
+        """Train for `config.epochs` epochs in total, resuming (`fit_resumable`).
+
+        Args:
+            build_model: builds and compiles a fresh model (inside the
+                distribution's scope; load a pretrained encoder there too).
+            make_streams: `start_epoch -> Streams`.
+            save: writes the run's products (`products`, files in the run
+                directory) from a model; called at every new best epoch, and
+                after the last epoch if no epoch was best.
+            products: the names of the files `save` writes.
+            epoch_metrics: callbacks that add validation metrics to an
+                epoch's logs (run before the checkpoint that reads them).
+            callbacks: more Keras callbacks.
+            verbose: `fit`'s verbosity.
+
+        Returns:
+            `(model, history)`: the model after the last epoch and the full history.
+        """
+        model, history = fit_resumable(
+            self.directory,
+            build_model,
+            make_streams,
+            self.config.epochs,
+            on_best=lambda model, epoch: save(model),
+            epoch_metrics=epoch_metrics,
+            callbacks=callbacks,
+            verbose=verbose,
+            validation_batch_size=self.config.batch_size,
+            distribution=self.distribution,
+        )
+        if not all(self.directory.file(name).exists() for name in products):
+            save(model)
+        return model, history
+
+
+def start_run(
+    config: TrainingConfig,
+    run_dir: str | Path,
+    *,
+    settings: Mapping[str, Any] | None = None,
+) -> Run:
+    """The prelude of every training run: distribution, data, bound configuration, state.
+
+    Sets up the configured distribution (refusing what it cannot train),
+    loads the training data (normalised with the pretrained encoder's scale
+    where `config.pretrained_encoder` names one), records the configuration
+    in the run directory (or refuses a run with another one), sets the
+    global Keras state (`configure`) and stores the normalisation.
+
+    Example:
+
+    >>> run = start_run(PretrainConfig(epochs=5), "runs/pretrain")   # doctest: +SKIP
+    >>> run.signal_shape
+    (1632, 2)
+
+    Args:
+        config: the run's configuration.
+        run_dir: the run directory (created if missing).
+        settings: more settings the run depends on, recorded with the
+            configuration (for example the loss weights of a joint run).
+
+    Returns:
+        The `Run`.
+
+    Raises:
+        ConfigError: if the backend, the devices or the batch size do not
+            allow the configured `distribution`, or for an auxiliary
+            contrastive loss data-parallel on TensorFlow.
+        RunDirectoryError: if `run_dir` holds a run with another configuration.
+        ModelFileError: if the pretrained encoder is missing or unsafe.
+    """
+    distribution = training_distribution(
+        config.distribution, batch_size=config.batch_size, jit_compile=config.jit_compile
+    )
+    finetuning = isinstance(config, FinetuneConfig)
+    tensorflow_replicas = distribution.backend == "tensorflow" and distribution.num_replicas > 1
+    if finetuning and config.contrastive_weight > 0 and tensorflow_replicas:
+        # Its NT-Xent is an `add_loss` of `ContrastiveRegularized`: under
+        # MirroredStrategy each replica contrasts only its share of the batch,
+        # and the step's gradient is not the single-device one.
+        raise ConfigError(
+            "contrastive_weight",
+            "the auxiliary NT-Xent loss does not train data-parallel on TensorFlow (each "
+            "replica would contrast its own share of the batch); use the JAX backend, "
+            "distribution 'none', or contrastive_weight 0",
+        )
+    normalization = None
+    if finetuning and config.pretrained_encoder:
+        _, normalization = load_encoder(config.pretrained_encoder)
+    data = prepare_data(config.data, config.seed, normalization)
+    directory = RunDirectory(run_dir)
+    directory.bind_config({**config.to_dict(), **(settings or {})})
+    configure(config)
+    save_normalization(directory.path, data.normalization)
+    signal_shape = tuple(data.signals.signals.shape[2:])
+    return Run(config, directory, data, distribution, signal_shape)
 
 
 def adam(config: TrainingConfig) -> keras.optimizers.Optimizer:

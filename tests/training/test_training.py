@@ -121,7 +121,7 @@ def test_finetune_config_errors():
     with pytest.raises(ConfigError, match="'task'"):
         FinetuneConfig(task="segmentation")
     with pytest.raises(ModelFileError, match="model file not found"):
-        from mpikeras.training.finetune import load_encoder
+        from mpikeras.training.session import load_encoder
 
         load_encoder("/nonexistent/encoder.keras")
 

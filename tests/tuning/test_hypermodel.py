@@ -6,15 +6,16 @@ from helpers import tiny_config
 from mpikeras.config import PretrainConfig
 from mpikeras.errors import ConfigError
 from mpikeras.io import write_system_matrix
+from mpikeras.models.heads import BracketRecovery
 from mpikeras.simulation import preset, simulate_system_matrix
-from tuning.hypermodel import (
+from mpikeras.tuning.hypermodel import (
     ContrastiveHyperModel,
     SearchSpace,
     declare_hyperparameters,
     objective,
     objective_name,
 )
-from tuning.search import build_tuner
+from mpikeras.tuning.search import build_tuner
 
 AUGMENTATION_HYPERPARAMETERS = {
     "polarity",
@@ -158,3 +159,21 @@ def test_noise_range_of_a_trial_sets_the_noise_level(base):
     # Independent noise of std 10^(-20/20) = 0.1 times the signal's in each view.
     ratio = np.std(a - b, axis=axes) / np.std((a + b) / 2, axis=axes)
     np.testing.assert_allclose(ratio, 0.1 * np.sqrt(2), rtol=0.06)
+
+
+def test_bracket_recovery_trials_fine_tune_the_bracket_head_on_bracket_inputs(base):
+    hypermodel = ContrastiveHyperModel(
+        "recovery", base, pretrain_epochs=1, finetune_epochs=1, recovery_input="bracket"
+    )
+    hp = kt.HyperParameters()
+    result = hypermodel.fit(hp, hypermodel.build(hp))
+
+    trial = hypermodel.last_trial
+    assert isinstance(trial.head_model, BracketRecovery)
+    x, y = trial.finetune_streams.validation
+    assert set(x) == {"lower", "upper"} and x["lower"].shape == y.shape
+    recomputed = np.mean((np.asarray(trial.head_model.predict(x, verbose=0)) - y) ** 2)
+    assert result["val_recovery_mse_last"] == pytest.approx(recomputed, rel=1e-4)
+
+    with pytest.raises(ConfigError, match="recovery_input"):
+        ContrastiveHyperModel("reconstruction", base, recovery_input="bracket")

@@ -11,9 +11,9 @@ from mpikeras.cli.main import main
 from mpikeras.config import PretrainConfig
 from mpikeras.io import write_system_matrix
 from mpikeras.simulation import preset, simulate_system_matrix
-from tuning.__main__ import main as tuning_main
-from tuning.hypermodel import ContrastiveHyperModel, declare_hyperparameters
-from tuning.search import run_search
+from mpikeras.tuning.__main__ import main as tuning_main
+from mpikeras.tuning.hypermodel import ContrastiveHyperModel, declare_hyperparameters
+from mpikeras.tuning.search import run_search
 
 OBJECTIVE = "val_recovery_mse"
 
@@ -150,7 +150,7 @@ def test_bad_options_exit_with_status_2(tmp_path, capsys):
     assert main(argv) == 2
     assert "--max-trials" in capsys.readouterr().err
     assert tuning_main(["--task", "recovery", "--out", str(tmp_path / "c")]) == 2
-    assert "python -m tuning: error" in capsys.readouterr().err
+    assert "python -m mpikeras.tuning: error" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         tuning_main(["--help"])
     assert exit_info.value.code == 0

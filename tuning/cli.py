@@ -1,8 +1,10 @@
 """`mpikeras tune`: a KerasTuner search over the augmentations, or the ablation runner.
 
-The work is done by the top-level `tuning` package, imported inside `run`
-(nothing in mpikeras imports it otherwise); `python -m tuning` takes the
-same options.
+The tuning package defines this command itself and registers it with the
+`mpikeras` command line through the `mpikeras.commands` entry point group
+(setup.cfg), so mpikeras never imports tuning. The search and the ablations
+are imported inside `run`: the parser loads without KerasTuner.
+`python -m mpikeras.tuning` takes the same options.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of `mpikeras tune` (and `python -m tuning`)."""
+    """The options of `mpikeras tune` (and `python -m mpikeras.tuning`)."""
     p.add_argument(
         "--task",
         choices=TASK_CHOICES,
@@ -118,23 +120,21 @@ def run(args: argparse.Namespace) -> int:
     return _run_search(args)
 
 
-def _import_tuning(module: str):
-    """The `tuning` module, or an error that says how to get it."""
-    import importlib
+def _require_keras_tuner() -> None:
+    """Refuse with an error that says how to get KerasTuner where it is missing."""
+    import importlib.util
 
     from mpikeras.errors import MPIKerasError
 
-    try:
-        return importlib.import_module(f"tuning.{module}")
-    except ImportError as exc:
+    if importlib.util.find_spec("keras_tuner") is None:
         raise MPIKerasError(
-            f"tune needs the tuning package and keras-tuner, installed with mpikeras "
-            f"(pip install .); importing them failed: {exc}"
-        ) from None
+            "tune needs keras-tuner, installed with mpikeras (pip install .), which is missing"
+        )
 
 
 def _run_search(args: argparse.Namespace) -> int:
-    run_search = _import_tuning("search").run_search
+    _require_keras_tuner()
+    from .search import run_search
 
     result = run_search(
         args.out,
@@ -167,8 +167,7 @@ def _run_search(args: argparse.Namespace) -> int:
 def _run_ablation(args: argparse.Namespace) -> int:
     from mpikeras.evaluation.report import format_text
 
-    ablation = _import_tuning("ablation")
-    run_ablation, table_rows = ablation.run_ablation, ablation.table_rows
+    from .ablation import run_ablation, table_rows
 
     tasks = (args.task,) if args.task else TASK_CHOICES
     result = run_ablation(
