@@ -110,7 +110,7 @@ def build_joint_model(
         raise ConfigError("contrastive_weight", "joint training has no auxiliary contrastive loss")
     weights = _check_weights(loss_weights)
     if encoder is None:
-        encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
+        encoder = Encoder(signal_shape, **config.encoder.to_dict())
     encoder.trainable = not config.freeze_encoder
     scale = normalization.scale
     rec_head, con_head = config.recovery_head, config.reconstruction_head

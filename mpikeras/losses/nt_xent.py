@@ -10,11 +10,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from mpikeras.config import PretrainConfig
 from mpikeras.errors import ConfigError
 
-#: NT-Xent temperature tau; the default of `PretrainConfig.temperature`.
-DEFAULT_TEMPERATURE: float = PretrainConfig.temperature
+#: NT-Xent temperature tau, the paper's; `TrainingConfig.temperature` repeats it.
+DEFAULT_TEMPERATURE: float = 0.5
 
 # Logit given to an embedding's similarity with itself. A large finite number
 # rather than -inf: -inf * 0 and inf - inf give NaN gradients.
@@ -70,8 +69,7 @@ def nt_xent_per_anchor(z_a, z_b, temperature: float = DEFAULT_TEMPERATURE):
         z_a: tensor of shape `(B, D)`. Projections of the first views.
         z_b: tensor of shape `(B, D)`. Projections of the second views, row
             `i` the positive of row `i` of `z_a`.
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
 
     Returns:
         A float32 tensor of shape `(2B,)`.
@@ -105,8 +103,7 @@ def nt_xent(z_a, z_b, temperature: float = DEFAULT_TEMPERATURE):
         z_a: tensor of shape `(B, D)`. Projections of the first views.
         z_b: tensor of shape `(B, D)`. Projections of the second views, row
             `i` the positive of row `i` of `z_a`.
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
 
     Returns:
         A float32 scalar tensor.
@@ -192,8 +189,7 @@ class NTXent(keras.losses.Loss):
     Reference: Chen et al., ICML 2020 (SimCLR), eq. 1.
 
     Args:
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
         reduction: str. Keras reduction over the 2B anchors. Defaults to
             `"sum_over_batch_size"`.
         name: str. Name of the loss. Defaults to `"nt_xent"`.

@@ -74,8 +74,7 @@ class SimCLR(keras.Model):
             `(B, F)`; usually an `Encoder`.
         projector: `keras.layers.Layer`. Maps features to projections
             `(B, D)`; usually a `ProjectionHead`.
-        temperature: float. NT-Xent temperature. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. NT-Xent temperature. Defaults to `0.5`.
         **kwargs: `name`, `trainable`, passed to `keras.Model`.
 
     Raises:

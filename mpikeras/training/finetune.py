@@ -80,7 +80,7 @@ def build_head_model(
         `config.contrastive_weight` > 0.
     """
     if encoder is None:
-        encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
+        encoder = Encoder(signal_shape, **config.encoder.to_dict())
     elif tuple(encoder.inputs[0].shape[1:]) != tuple(signal_shape):
         raise RunDirectoryError(
             f"the pretrained encoder takes inputs {tuple(encoder.inputs[0].shape[1:])}, "
@@ -104,7 +104,7 @@ def build_head_model(
     if config.contrastive_weight > 0:
         model = ContrastiveRegularized(
             model,
-            ProjectionHead.from_projector_config(config.projector),
+            ProjectionHead(**config.projector.to_dict()),
             config.contrastive_weight,
             config.temperature,
             SignalAugmentation(**config.augmentation.to_dict(), seed=config.seed),

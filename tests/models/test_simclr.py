@@ -52,11 +52,12 @@ def test_projection_head_is_dense_relu_dense():
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_projection_head_defaults_come_from_projector_config():
+def test_projection_head_defaults_are_the_projector_configs():
     config = ProjectorConfig()
     head = ProjectionHead()
+    assert (head.hidden_units, head.output_units) == (256, 64)
     assert (head.hidden_units, head.output_units) == (config.hidden_units, config.output_units)
-    small = ProjectionHead.from_projector_config(ProjectorConfig(hidden_units=8, output_units=2))
+    small = ProjectionHead(**ProjectorConfig(hidden_units=8, output_units=2).to_dict())
     assert (small.hidden_units, small.output_units) == (8, 2)
 
 
