@@ -1,10 +1,17 @@
-"""Configuration: the paper's hyperparameters, defined once.
+"""Configuration: the paper's hyperparameters, as frozen dataclasses.
 
-Every default of the framework lives in these frozen dataclasses; the
-command line, the Python API and the tuner read them from here. Configs
-convert to and from plain dicts (JSON or TOML files) with strict checking:
-an unknown key, a wrong type or an impossible range raises `ConfigError`
-naming the key.
+The command line, the training functions and the tuner read their settings
+from these dataclasses. Configs convert to and from plain dicts (JSON or
+TOML files) with strict checking: an unknown key, a wrong type or an
+impossible range raises `ConfigError` naming the key.
+
+The Keras layers and losses carry their own defaults in their signatures
+(`Encoder`, `ProjectionHead`, the task heads, `SignalAugmentation`,
+`nt_xent`), so they are usable without this module; the fields that mirror
+them repeat those defaults. This module sits below the data layer, which
+reads `AugmentationConfig`, so it cannot import the layers above it;
+tests/test_config_defaults.py checks that each mirrored default equals the
+layer's.
 
 Example:
 

@@ -196,8 +196,8 @@ def run_model_test(
     """Check a Keras model: config, calls, `.keras` round trip, training.
 
     Like `run_layer_test`, but the model is saved and loaded itself. A model
-    with a custom `train_step` (SimCLR) turns `run_training_check` off and
-    tests its training separately.
+    with its own loss (SimCLR's `compute_loss`, which ignores targets) turns
+    `run_training_check` off and tests its training separately.
 
     Returns:
         The model the checks were run on.

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from mpikeras.config import AugmentationConfig
-
 #: Uniform draws per view: polarity on, noise on, noise level, gain on, gain level.
 NUM_VIEW_UNIFORMS = 5
+
+
+class AugmentationParameters(Protocol):
+    """What `augment` reads: an `AugmentationConfig` or a `SignalAugmentation` layer."""
+
+    polarity_probability: float
+    noise_probability: float
+    noise_ratio_db: tuple[float, float]
+    gain_probability: float
+    gain_db: tuple[float, float]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +75,7 @@ def keras_ops() -> ArrayOps:
 
 
 def augment(
-    x: Any, uniforms: Any, normals: Any, config: AugmentationConfig, ops: ArrayOps = NUMPY_OPS
+    x: Any, uniforms: Any, normals: Any, config: AugmentationParameters, ops: ArrayOps = NUMPY_OPS
 ) -> Any:
     """Apply polarity inversion, additive noise and gain to a batch of signals.
 
@@ -89,7 +97,7 @@ def augment(
         x: signals, shape (B, V, C).
         uniforms: uniform [0, 1) draws, shape (B, NUM_VIEW_UNIFORMS).
         normals: standard normal draws, shape (B, V, C).
-        config: probabilities and ranges.
+        config: probabilities and ranges (an `AugmentationConfig`, for example).
         ops: `NUMPY_OPS` or `tensorflow_ops()`.
 
     Returns:

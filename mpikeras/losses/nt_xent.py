@@ -10,11 +10,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from mpikeras.config import PretrainConfig
 from mpikeras.errors import ConfigError
 
-#: NT-Xent temperature tau; the default of `PretrainConfig.temperature`.
-DEFAULT_TEMPERATURE: float = PretrainConfig.temperature
+#: NT-Xent temperature tau, the paper's; `TrainingConfig.temperature` repeats it.
+DEFAULT_TEMPERATURE: float = 0.5
 
 # Logit given to an embedding's similarity with itself. A large finite number
 # rather than -inf: -inf * 0 and inf - inf give NaN gradients.
@@ -70,8 +69,7 @@ def nt_xent_per_anchor(z_a, z_b, temperature: float = DEFAULT_TEMPERATURE):
         z_a: tensor of shape `(B, D)`. Projections of the first views.
         z_b: tensor of shape `(B, D)`. Projections of the second views, row
             `i` the positive of row `i` of `z_a`.
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
 
     Returns:
         A float32 tensor of shape `(2B,)`.
@@ -105,8 +103,7 @@ def nt_xent(z_a, z_b, temperature: float = DEFAULT_TEMPERATURE):
         z_a: tensor of shape `(B, D)`. Projections of the first views.
         z_b: tensor of shape `(B, D)`. Projections of the second views, row
             `i` the positive of row `i` of `z_a`.
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
 
     Returns:
         A float32 scalar tensor.
@@ -142,6 +139,42 @@ def contrastive_accuracy(z_a, z_b):
     return ops.mean(ops.cast(hits, "float32"))
 
 
+def gather_across_replicas(*tensors):
+    """The tensors of every replica, concatenated along the batch axis, in replica order.
+
+    Under a `tf.distribute` strategy with several replicas (data-parallel
+    training on TensorFlow, `mpikeras.training.distribution`), each replica
+    holds its share of the global batch; this all-gathers each tensor, so
+    every replica sees the global batch (the same rows in the same order)
+    and NT-Xent compares each anchor with the negatives of the whole batch,
+    as on one device. Gradients flow back to each replica's own rows: the
+    all-gather's gradient is the sum over replicas of their upstream
+    gradients, sliced to this replica's rows. Anywhere else (one device;
+    JAX, whose steps see the global arrays; PyTorch) the tensors are
+    returned unchanged.
+
+    Args:
+        *tensors: tensors of shape `(b, ...)`, `b` this replica's share.
+
+    Returns:
+        A tuple of tensors of shape `(B, ...)`, `B` the global batch;
+        floating tensors gathered are float32.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return tensors
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tensors
+    # The collective has no bfloat16 kernel, so mixed-precision values travel
+    # as float32 (NT-Xent casts to float32 anyway).
+    return tuple(
+        context.all_gather(tf.cast(tensor, "float32") if tensor.dtype.is_floating else tensor, 0)
+        for tensor in tensors
+    )
+
+
 def split_views(projections):
     """Split projections stacked along the batch axis into the two views.
 
@@ -175,11 +208,16 @@ def split_views(projections):
 class NTXent(keras.losses.Loss):
     """NT-Xent (SimCLR) loss as a Keras `Loss`.
 
-    A thin wrapper over `nt_xent`. The two views reach it through `y_pred`:
-    the projections of both views stacked along the batch axis, shape
-    `(2B, D)`, view a in the first half and view b in the second (what
-    `SimCLR.call` returns). `y_true` is ignored; pass `None`. `call` returns
-    the loss of each of the 2B anchors, so the default reduction
+    The loss `SimCLR` trains with (`SimCLR.compute_loss`). The two views
+    reach it through `y_pred`: the projections of both views stacked along
+    the batch axis, shape `(2b, D)`, view a in the first half and view b in
+    the second (what `SimCLR.call` returns). `y_true` is ignored; pass
+    `None`. In data-parallel training on TensorFlow each replica first
+    gathers the projections of all replicas (`gather_across_replicas`), so
+    the negatives are those of the global batch of B samples; Keras' loss
+    reduction then divides by the number of replicas, whose gradients the
+    optimizer sums, which adds up to the gradient on one device. `call`
+    returns the loss of each of the 2B anchors, so the default reduction
     `"sum_over_batch_size"` gives `nt_xent`'s mean and a `sample_weight`
     has shape `(2B,)`.
 
@@ -192,8 +230,7 @@ class NTXent(keras.losses.Loss):
     Reference: Chen et al., ICML 2020 (SimCLR), eq. 1.
 
     Args:
-        temperature: float. Temperature tau. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. Temperature tau. Defaults to `0.5`.
         reduction: str. Keras reduction over the 2B anchors. Defaults to
             `"sum_over_batch_size"`.
         name: str. Name of the loss. Defaults to `"nt_xent"`.
@@ -221,7 +258,7 @@ class NTXent(keras.losses.Loss):
         return super().__call__(y_true, y_pred, sample_weight=sample_weight)
 
     def call(self, y_true, y_pred):
-        z_a, z_b = split_views(y_pred)
+        z_a, z_b = gather_across_replicas(*split_views(y_pred))
         return nt_xent_per_anchor(z_a, z_b, self.temperature)
 
     def get_config(self) -> dict:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
 
 import keras
 
-from mpikeras.config import EncoderConfig
 from mpikeras.errors import ConfigError
+from mpikeras.models._arguments import positive_int, positive_ints
 
 #: Samples and receive channels of one OpenMPIData 2D time signal (channels last).
 DEFAULT_INPUT_SHAPE: tuple[int, int] = (1632, 2)
@@ -71,33 +70,6 @@ def minimum_input_length(kernel_sizes: Sequence[int], strides: Sequence[int]) ->
     return length
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ConfigError(name, f"expected a positive integer, received {name}={value!r}")
-    return int(value)
-
-
-def _positive_ints(name: str, values, count: int | None = None) -> tuple[int, ...]:
-    try:
-        values = tuple(values) if not isinstance(values, str) else (values,)
-    except TypeError:  # a single number
-        values = (values,)
-    if not values or any(
-        isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in values
-    ):
-        raise ConfigError(
-            name, f"expected a non-empty list of positive integers, received {name}={values!r}"
-        )
-    values = tuple(int(v) for v in values)  # NumPy integers become JSON-safe ints
-    if count is not None and len(values) != count:
-        raise ConfigError(
-            name,
-            f"expected one entry per convolution ({count}), received {len(values)}: "
-            f"{name}={list(values)}",
-        )
-    return values
-
-
 @keras.saving.register_keras_serializable(package="mpikeras")
 class Encoder(keras.Model):
     """Convolutional encoder of MPI time signals: 5 x [Conv1D, BatchNorm, ReLU].
@@ -124,13 +96,12 @@ class Encoder(keras.Model):
     Args:
         input_shape: tuple of two ints. `(samples, channels)` of one signal,
             channels last. Defaults to `(1632, 2)`.
-        filters: int. Filters of every convolution. Defaults to
-            `EncoderConfig.filters`.
+        filters: int. Filters of every convolution. Defaults to `256`.
         kernel_sizes: sequence of int. Kernel size of each convolution;
             its length is the number of blocks. Defaults to
-            `EncoderConfig.kernel_sizes`.
+            `(8, 5, 4, 4, 4)`.
         strides: sequence of int. Stride of each convolution. Defaults to
-            `EncoderConfig.strides`.
+            `(4, 3, 2, 2, 2)`.
         dtype: str or `keras.DTypePolicy`. Dtype policy of the layers (for
             example `"mixed_bfloat16"`). Defaults to the global policy.
         **kwargs: `name` and `trainable`, passed to `keras.Model`.
@@ -145,17 +116,17 @@ class Encoder(keras.Model):
     def __init__(
         self,
         input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
-        filters: int = EncoderConfig.filters,
-        kernel_sizes: Sequence[int] = EncoderConfig.kernel_sizes,
-        strides: Sequence[int] = EncoderConfig.strides,
+        filters: int = 256,
+        kernel_sizes: Sequence[int] = (8, 5, 4, 4, 4),
+        strides: Sequence[int] = (4, 3, 2, 2, 2),
         dtype=None,
         **kwargs,
     ) -> None:
         # === Arguments ===
-        filters = _positive_int("filters", filters)
-        kernel_sizes = _positive_ints("kernel_sizes", kernel_sizes)
-        strides = _positive_ints("strides", strides, count=len(kernel_sizes))
-        input_shape = _positive_ints("input_shape", input_shape)
+        filters = positive_int("filters", filters)
+        kernel_sizes = positive_ints("kernel_sizes", kernel_sizes)
+        strides = positive_ints("strides", strides, count=len(kernel_sizes))
+        input_shape = positive_ints("input_shape", input_shape)
         if len(input_shape) != 2:
             raise ConfigError(
                 "input_shape",
@@ -219,32 +190,6 @@ class Encoder(keras.Model):
     def num_features(self) -> int:
         """Size of the flattened output, `output_length * filters`."""
         return self.output_length * self.filters
-
-    @classmethod
-    def from_encoder_config(
-        cls,
-        config: EncoderConfig,
-        input_shape: Sequence[int] = DEFAULT_INPUT_SHAPE,
-        **kwargs,
-    ) -> Encoder:
-        """Build an encoder from an `EncoderConfig`.
-
-        Args:
-            config: `EncoderConfig`. Filters, kernel sizes and strides.
-            input_shape: tuple of two ints. `(samples, channels)` of one
-                signal. Defaults to `(1632, 2)`.
-            **kwargs: further constructor arguments (`name`, `dtype`).
-
-        Returns:
-            An `Encoder`.
-        """
-        return cls(
-            input_shape=input_shape,
-            filters=config.filters,
-            kernel_sizes=config.kernel_sizes,
-            strides=config.strides,
-            **kwargs,
-        )
 
     def get_config(self) -> dict:
         return {

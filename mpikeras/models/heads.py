@@ -4,17 +4,14 @@ Functional-model subclasses in the keras-hub task style: each takes an
 encoder instance (pretrained or fresh) and builds its head on it, so the
 same encoder serves both tasks. The normalisation scale of the training
 data travels in each model's config (`normalization_scale`), so a saved
-model knows the unit of its inputs and outputs.
+model knows the unit of its inputs and outputs. The defaults are the
+paper's values (and ours where the paper is silent), which
+`mpikeras.config.RecoveryHeadConfig` and `ReconstructionHeadConfig` repeat.
 """
 
 from __future__ import annotations
 
 import keras
-
-from mpikeras.config import ReconstructionHeadConfig, RecoveryHeadConfig
-
-_RECOVERY = RecoveryHeadConfig()
-_RECONSTRUCTION = ReconstructionHeadConfig()
 
 
 def _signal_shape(encoder: keras.Model) -> tuple[int, int]:
@@ -78,18 +75,21 @@ class SignalRecovery(_Head):
 
     Args:
         encoder: the (pretrained or fresh) encoder, input (V, C).
-        hidden_units: width of the first Dense layer.
-        filters: filters of the first Conv1D.
-        kernel_size: kernel of the first Conv1D.
-        normalization_scale: scale the training signals were divided by.
+        hidden_units: int. Width of the first Dense layer (the paper is
+            silent). Defaults to `512`.
+        filters: int. Filters of the first Conv1D. Defaults to `8`.
+        kernel_size: int. Kernel of the first Conv1D. Defaults to `3`.
+        normalization_scale: float. Scale the training signals were divided
+            by. Defaults to `None` (unknown).
+        **kwargs: `name`, `trainable`, passed to `keras.Model`.
     """
 
     def __init__(
         self,
         encoder: keras.Model,
-        hidden_units: int = _RECOVERY.hidden_units,
-        filters: int = _RECOVERY.filters,
-        kernel_size: int = _RECOVERY.kernel_size,
+        hidden_units: int = 512,
+        filters: int = 8,
+        kernel_size: int = 3,
         normalization_scale: float | None = None,
         **kwargs,
     ) -> None:
@@ -129,18 +129,20 @@ class BracketRecovery(_Head):
 
     Args:
         encoder: the shared encoder.
-        hidden_units: as in `SignalRecovery`.
-        filters: filters of the first Conv1D.
-        kernel_size: kernel of the first Conv1D.
-        normalization_scale: scale the training signals were divided by.
+        hidden_units: int. As in `SignalRecovery`. Defaults to `512`.
+        filters: int. Filters of the first Conv1D. Defaults to `32`.
+        kernel_size: int. Kernel of the first Conv1D. Defaults to `9`.
+        normalization_scale: float. Scale the training signals were divided
+            by. Defaults to `None` (unknown).
+        **kwargs: `name`, `trainable`, passed to `keras.Model`.
     """
 
     def __init__(
         self,
         encoder: keras.Model,
-        hidden_units: int = _RECOVERY.hidden_units,
-        filters: int = _RECOVERY.bracket_filters,
-        kernel_size: int = _RECOVERY.bracket_kernel_size,
+        hidden_units: int = 512,
+        filters: int = 32,
+        kernel_size: int = 9,
         normalization_scale: float | None = None,
         **kwargs,
     ) -> None:
@@ -182,20 +184,23 @@ class DirectReconstruction(_Head):
 
     Args:
         encoder: the (pretrained or fresh) encoder, input (V, C).
-        image_shape: (Ny, Nx) of the output image, (19, 19) in the paper.
-        filters: filters of the two Conv2D layers.
-        kernel_size: their kernel size.
-        elu_alpha: ELU alpha.
-        normalization_scale: scale the training signals were divided by.
+        image_shape: pair of ints. (Ny, Nx) of the output image. Defaults
+            to the paper's `(19, 19)`.
+        filters: int. Filters of the two Conv2D layers. Defaults to `8`.
+        kernel_size: int. Their kernel size. Defaults to `3`.
+        elu_alpha: float. ELU alpha. Defaults to `0.1`.
+        normalization_scale: float. Scale the training signals were divided
+            by. Defaults to `None` (unknown).
+        **kwargs: `name`, `trainable`, passed to `keras.Model`.
     """
 
     def __init__(
         self,
         encoder: keras.Model,
-        image_shape: tuple[int, int] = _RECONSTRUCTION.image_shape,
-        filters: int = _RECONSTRUCTION.filters,
-        kernel_size: int = _RECONSTRUCTION.kernel_size,
-        elu_alpha: float = _RECONSTRUCTION.elu_alpha,
+        image_shape: tuple[int, int] = (19, 19),
+        filters: int = 8,
+        kernel_size: int = 3,
+        elu_alpha: float = 0.1,
         normalization_scale: float | None = None,
         **kwargs,
     ) -> None:

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import keras
 
-from mpikeras.config import ProjectorConfig
-from mpikeras.errors import ConfigError
-
-
-def _check_units(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ConfigError(name, f"expected a positive integer, received {name}={value!r}")
-    return int(value)
+from mpikeras.models._arguments import positive_int
 
 
 @keras.saving.register_keras_serializable(package="mpikeras")
@@ -31,10 +22,10 @@ class ProjectionHead(keras.layers.Layer):
     >>> z = head(np.zeros((4, 3840), "float32"))  # (4, 64)
 
     Args:
-        hidden_units: int. Width of the hidden layer. Defaults to
-            `ProjectorConfig.hidden_units`.
-        output_units: int. Size of the projections. Defaults to
-            `ProjectorConfig.output_units`.
+        hidden_units: int. Width of the hidden layer (the paper does not
+            give it). Defaults to `256`.
+        output_units: int. Size of the projections. Defaults to `64`, the
+            paper's.
         **kwargs: `name`, `dtype`, `trainable`, passed to `keras.layers.Layer`.
 
     Raises:
@@ -43,31 +34,18 @@ class ProjectionHead(keras.layers.Layer):
 
     def __init__(
         self,
-        hidden_units: int = ProjectorConfig.hidden_units,
-        output_units: int = ProjectorConfig.output_units,
+        hidden_units: int = 256,
+        output_units: int = 64,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.hidden_units = _check_units("hidden_units", hidden_units)
-        self.output_units = _check_units("output_units", output_units)
+        self.hidden_units = positive_int("hidden_units", hidden_units)
+        self.output_units = positive_int("output_units", output_units)
         self.hidden = keras.layers.Dense(self.hidden_units, dtype=self.dtype_policy, name="hidden")
         self.activation = keras.layers.ReLU(dtype=self.dtype_policy, name="relu")
         self.output_dense = keras.layers.Dense(
             self.output_units, dtype=self.dtype_policy, name="output_dense"
         )
-
-    @classmethod
-    def from_projector_config(cls, config: ProjectorConfig, **kwargs) -> ProjectionHead:
-        """Build a projection head from a `ProjectorConfig`.
-
-        Args:
-            config: `ProjectorConfig`. Hidden and output widths.
-            **kwargs: further constructor arguments (`name`, `dtype`).
-
-        Returns:
-            A `ProjectionHead`.
-        """
-        return cls(hidden_units=config.hidden_units, output_units=config.output_units, **kwargs)
 
     def build(self, input_shape) -> None:
         self.hidden.build(input_shape)

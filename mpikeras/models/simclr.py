@@ -9,12 +9,11 @@ from keras import ops
 
 from mpikeras.losses.nt_xent import (
     DEFAULT_TEMPERATURE,
-    _check_temperature,
+    NTXent,
     contrastive_accuracy,
-    nt_xent,
+    gather_across_replicas,
     split_views,
 )
-from mpikeras.models import _backend_steps
 
 #: Keys of the two augmented views in a SimCLR input dict.
 VIEW_KEYS: tuple[str, str] = ("view_a", "view_b")
@@ -54,12 +53,14 @@ class SimCLR(keras.Model):
     encoder as one batch of 2B, so BatchNorm normalises with statistics of
     both views together, as in SimCLR's reference implementation.
 
-    Training uses its own `train_step` and `test_step` (backend-specific
-    code in `mpikeras.models._backend_steps`), so compile with an optimizer
-    only. The logs hold `loss` (NT-Xent) and `top1_accuracy` (the fraction
-    of the 2B anchors whose most similar other embedding is their
-    positive); with validation data also `val_loss` and `val_top1_accuracy`.
-    Losses added by layers (`add_loss`, regularizers) are not included.
+    Training runs Keras' own train and test steps on every backend; the
+    model overrides `compute_loss` (the `NTXent` loss of the projections,
+    which gathers the negatives across replicas in data-parallel training)
+    and `compute_metrics`, so compile with an optimizer only. The logs hold
+    `loss` (NT-Xent) and `top1_accuracy` (the fraction of the 2B anchors
+    whose most similar other embedding is their positive); with validation
+    data also `val_loss` and `val_top1_accuracy`. Losses added by layers
+    (`add_loss`, regularizers) are not included.
 
     Example:
 
@@ -74,8 +75,7 @@ class SimCLR(keras.Model):
             `(B, F)`; usually an `Encoder`.
         projector: `keras.layers.Layer`. Maps features to projections
             `(B, D)`; usually a `ProjectionHead`.
-        temperature: float. NT-Xent temperature. Defaults to
-            `PretrainConfig.temperature`'s default.
+        temperature: float. NT-Xent temperature. Defaults to `0.5`.
         **kwargs: `name`, `trainable`, passed to `keras.Model`.
 
     Raises:
@@ -99,8 +99,8 @@ class SimCLR(keras.Model):
                 )
         self.encoder = encoder
         self.projector = projector
-        self.temperature = _check_temperature(temperature)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.contrastive_loss = NTXent(temperature)
+        self.temperature = self.contrastive_loss.temperature
         self.accuracy_tracker = keras.metrics.Mean(name="top1_accuracy")
         if self.encoder.built:
             self.build()
@@ -128,10 +128,6 @@ class SimCLR(keras.Model):
             self.projector.build(self.encoder.compute_output_shape(view_shape))
         self.built = True
 
-    @property
-    def metrics(self) -> list:
-        return [self.loss_tracker, self.accuracy_tracker]
-
     def call(self, inputs, training=None):
         """Project both views; returns the projections stacked, shape `(2B, D)`."""
         view_a, view_b = _unpack_views(inputs)
@@ -139,33 +135,46 @@ class SimCLR(keras.Model):
         features = self.encoder(signals, training=training)
         return self.projector(features, training=training)
 
-    def compute_contrastive_loss(self, projections):
-        """NT-Xent loss and top-1 accuracy of stacked projections.
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """NT-Xent of the stacked projections `y_pred` over the global batch.
 
-        The one place the loss is computed: the train and test steps of every
-        backend call it. In data-parallel training on TensorFlow each replica
-        gathers the projections of all replicas first, so the negatives are
-        those of the whole global batch, as on one device (JAX steps see
-        the global batch already).
+        Keras' train and test steps call it on every backend. `x`, `y` and
+        `sample_weight` are not used (SimCLR's targets are the views
+        themselves); losses added by layers are not included.
 
         Args:
-            projections: tensor of shape `(2b, D)`, the output of `call`
-                (`b` samples on this replica).
+            x: the input views (unused).
+            y: unused; SimCLR has no targets.
+            y_pred: tensor of shape `(2b, D)`, the output of `call` (`b`
+                samples on this replica).
+            sample_weight: unused.
+            training: unused.
 
         Returns:
-            A tuple `(loss, top1_accuracy)` of float32 scalars over the
-            global batch.
+            A float32 scalar: NT-Xent over the global batch, divided by the
+            number of replicas under a `tf.distribute` strategy (Keras'
+            convention; its loss tracker multiplies it back).
         """
-        z_a, z_b = _backend_steps.gather_across_replicas(*split_views(projections))
-        return nt_xent(z_a, z_b, self.temperature), contrastive_accuracy(z_a, z_b)
+        del x, y, sample_weight, training
+        return self.contrastive_loss(None, y_pred)
 
-    def train_step(self, *args):
-        """One optimizer step; `(data)`, or `(state, data)` on JAX."""
-        return _backend_steps.train_step(self, *args)
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the top-1 accuracy over the global batch; return every metric's result.
 
-    def test_step(self, *args):
-        """One evaluation step; `(data)`, or `(state, data)` on JAX."""
-        return _backend_steps.test_step(self, *args)
+        Args:
+            x: the input views (unused).
+            y: unused.
+            y_pred: tensor of shape `(2b, D)`, the output of `call`.
+            sample_weight: unused.
+
+        Returns:
+            The logs `{"loss": ..., "top1_accuracy": ...}`.
+        """
+        del x, y, sample_weight
+        z_a, z_b = gather_across_replicas(*split_views(y_pred))
+        batch_size = ops.cast(ops.shape(y_pred)[0] // 2, "float32")
+        self.accuracy_tracker.update_state(contrastive_accuracy(z_a, z_b), sample_weight=batch_size)
+        return self.get_metrics_result()
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -43,8 +43,8 @@ def build_simclr(config: PretrainConfig, signal_shape: tuple[int, int]) -> SimCL
     >>> model = build_simclr(PretrainConfig(), (1632, 2))   # doctest: +SKIP
     >>> model.fit(streams.train, steps_per_epoch=10)         # doctest: +SKIP
     """
-    encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
-    projector = ProjectionHead.from_projector_config(config.projector)
+    encoder = Encoder(signal_shape, **config.encoder.to_dict())
+    projector = ProjectionHead(**config.projector.to_dict())
     model = SimCLR(encoder, projector, temperature=config.temperature)
     model.compile(
         optimizer=adam(config),

@@ -96,7 +96,7 @@ def task_encoder(
         RunDirectoryError: if the given encoder takes inputs of another shape.
     """
     if encoder is None:
-        encoder = Encoder.from_encoder_config(config.encoder, input_shape=signal_shape)
+        encoder = Encoder(signal_shape, **config.encoder.to_dict())
     elif tuple(encoder.inputs[0].shape[1:]) != tuple(signal_shape):
         raise RunDirectoryError(
             f"the pretrained encoder takes inputs {tuple(encoder.inputs[0].shape[1:])}, "
@@ -159,7 +159,7 @@ def build_task_model(
     if config.contrastive_weight > 0:
         model = ContrastiveRegularized(
             model,
-            ProjectionHead.from_projector_config(config.projector),
+            ProjectionHead(**config.projector.to_dict()),
             config.contrastive_weight,
             config.temperature,
             SignalAugmentation(**config.augmentation.to_dict(), seed=config.seed),

@@ -87,17 +87,22 @@ def test_convolutions_use_he_normal_initialisation():
         assert abs(np.mean(kernel)) < 0.1 * np.sqrt(2.0 / fan_in)
 
 
-def test_defaults_come_from_encoder_config():
+def test_defaults_are_the_papers_and_the_configs():
     config = EncoderConfig()
     encoder = Encoder()
+    assert (encoder.filters, encoder.kernel_sizes, encoder.strides) == (
+        256,
+        (8, 5, 4, 4, 4),
+        (4, 3, 2, 2, 2),
+    )
     assert encoder.filters == config.filters
     assert encoder.kernel_sizes == config.kernel_sizes
     assert encoder.strides == config.strides
 
 
-def test_from_encoder_config():
+def test_built_from_an_encoder_config():
     config = EncoderConfig(filters=8, kernel_sizes=(4, 3), strides=(2, 2))
-    encoder = Encoder.from_encoder_config(config, input_shape=(64, 3), name="small")
+    encoder = Encoder((64, 3), **config.to_dict(), name="small")
     assert encoder.name == "small"
     assert encoder.get_config()["kernel_sizes"] == [4, 3]
     assert encoder.output_shape == (None, encoder_output_length(64, (4, 3), (2, 2)) * 8)

@@ -4,6 +4,7 @@ import pytest
 from helpers import run_layer_test, run_model_test
 
 from mpikeras.config import AugmentationConfig
+from mpikeras.errors import ConfigError
 from mpikeras.models import (
     BracketRecovery,
     ContrastiveRegularized,
@@ -93,7 +94,25 @@ def test_signal_augmentation_layer_is_identity_at_inference(tmp_path):
     assert not np.allclose(np.asarray(layer(x, training=True)), x)
     flip = SignalAugmentation(polarity_probability=1, noise_probability=0, gain_probability=0)
     np.testing.assert_allclose(np.asarray(flip(x, training=True)), -x)
-    assert SignalAugmentation().config == AugmentationConfig()
+    expected = AugmentationConfig().to_dict()
+    assert {key: SignalAugmentation().get_config()[key] for key in expected} == expected
+    configured = AugmentationConfig(gain_db=(-3.0, -2.0), noise_probability=0.0)
+    layer = SignalAugmentation(**configured.to_dict())
+    assert (layer.gain_db, layer.noise_probability) == ((-3.0, -2.0), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"polarity_probability": 1.5}, "polarity_probability"),
+        ({"gain_probability": True}, "gain_probability"),
+        ({"noise_ratio_db": (-10.0, -20.0)}, "noise_ratio_db"),
+        ({"gain_db": (1.0,)}, "gain_db"),
+    ],
+)
+def test_signal_augmentation_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        SignalAugmentation(**kwargs)
 
 
 def test_contrastive_regularized_adds_nt_xent_in_training_only():

@@ -22,7 +22,7 @@ from helpers import (
 
 from mpikeras.config import PretrainConfig, ProjectorConfig
 from mpikeras.errors import ConfigError
-from mpikeras.losses.nt_xent import nt_xent
+from mpikeras.losses.nt_xent import contrastive_accuracy, nt_xent
 from mpikeras.models.encoder import Encoder
 from mpikeras.models.projector import ProjectionHead
 from mpikeras.models.simclr import SimCLR
@@ -52,11 +52,12 @@ def test_projection_head_is_dense_relu_dense():
     np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_projection_head_defaults_come_from_projector_config():
+def test_projection_head_defaults_are_the_projector_configs():
     config = ProjectorConfig()
     head = ProjectionHead()
+    assert (head.hidden_units, head.output_units) == (256, 64)
     assert (head.hidden_units, head.output_units) == (config.hidden_units, config.output_units)
-    small = ProjectionHead.from_projector_config(ProjectorConfig(hidden_units=8, output_units=2))
+    small = ProjectionHead(**ProjectorConfig(hidden_units=8, output_units=2).to_dict())
     assert (small.hidden_units, small.output_units) == (8, 2)
 
 
@@ -85,7 +86,7 @@ def test_simclr_model_test(tmp_path):
         views,
         (8, 16),
         tmp_path=tmp_path,
-        run_training_check=False,  # custom train_step: tested below
+        run_training_check=False,  # its own loss (compute_loss): tested below
         run_mixed_precision_check=False,  # the dtype policy belongs to the parts
     )
     assert model.get_config()["temperature"] == 0.2
@@ -101,13 +102,15 @@ def test_call_stacks_projections_of_view_a_then_view_b():
         np.testing.assert_allclose(half, keras.ops.convert_to_numpy(alone), rtol=1e-5, atol=1e-6)
 
 
-def test_compute_contrastive_loss_is_nt_xent_of_the_halves():
+def test_compute_loss_and_metrics_are_nt_xent_and_accuracy_of_the_halves():
     model = SimCLR(*_tiny_parts(), temperature=0.3)
     projections = np.random.default_rng(0).standard_normal((10, 16)).astype("float32")
-    loss, accuracy = model.compute_contrastive_loss(projections)
+    loss = model.compute_loss(y_pred=projections)
     expected = nt_xent(projections[:5], projections[5:], 0.3)
     assert float(loss) == pytest.approx(float(expected), rel=1e-6)
-    assert 0.0 <= float(accuracy) <= 1.0
+    accuracy = float(model.compute_metrics(None, None, projections)["top1_accuracy"])
+    assert accuracy == pytest.approx(float(contrastive_accuracy(projections[:5], projections[5:])))
+    assert 0.0 <= accuracy <= 1.0
 
 
 def test_default_temperature_comes_from_pretrain_config():
@@ -116,6 +119,7 @@ def test_default_temperature_comes_from_pretrain_config():
 
 def test_metrics_are_loss_and_top1_accuracy():
     model = SimCLR(*_tiny_parts())
+    model.compile(optimizer="adam")  # Keras' loss tracker comes with compile
     assert [m.name for m in model.metrics] == ["loss", "top1_accuracy"]
 
 
@@ -248,7 +252,7 @@ def test_mixed_precision_training_keeps_a_float32_loss():
         views = noisy_views(tiny_signals(32))
         projections = model(views)
         assert keras.backend.standardize_dtype(projections.dtype) == "bfloat16"
-        loss, _ = model.compute_contrastive_loss(projections)
+        loss = model.compute_loss(y_pred=projections)
         assert keras.backend.standardize_dtype(loss.dtype) == "float32"
         history = model.fit(views, batch_size=16, epochs=3, verbose=0)
         assert all(np.isfinite(history.history["loss"]))
