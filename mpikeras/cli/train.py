@@ -40,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mpikeras.config import FinetuneConfig
     from mpikeras.errors import ConfigError
+    from mpikeras.experiments.results import Task, trained_method
     from mpikeras.training.finetune import finetune
 
     extra = {"task": args.task}
@@ -55,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         extra["contrastive_weight"] = args.contrastive_weight
     config = FinetuneConfig.from_dict(config_dict(args, extra))
     result = finetune(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
-    setting = "CL" if config.pretrained_encoder else "wo-CL"
+    method = trained_method(Task(args.task), bool(config.pretrained_encoder), args.bracket)
     print(
-        f"wrote {result.run_dir}/model.keras ({args.task}, {setting}; run files in "
+        f"wrote {result.run_dir}/model.keras ({args.task}, {method.label}; run files in "
         f"{result.run_dir})"
     )
     return 0
