@@ -50,9 +50,9 @@ from mpikeras.experiments.ablation_table import (
     AblationEntry,
     AblationRow,
     ablation_entries,
+    ablation_markdown,
     csv_table,
     display_table,
-    format_markdown,
     tasks_of,
 )
 from mpikeras.experiments.evaluate import evaluate_models
@@ -295,7 +295,7 @@ def run_ablation(
     paths = {"json": out / ABLATION_JSON, "csv": out / ABLATION_CSV, "markdown": out / ABLATION_MD}
     results.save(paths["json"])
     write_text_atomic(paths["csv"], csv_table(entries, chosen).csv())
-    write_text_atomic(paths["markdown"], format_markdown(results, entries, rows))
+    write_text_atomic(paths["markdown"], ablation_markdown(results, entries, rows))
     return AblationResult(results, entries, data is not None, paths)
 
 

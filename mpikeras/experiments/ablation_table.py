@@ -3,7 +3,7 @@
 `ROWS` are the settings `mpikeras.experiments.ablation.run_ablation` trains;
 `ablation_entries` reads their scores from the `Results` (mean ± std over
 seeds of each seed's value) and `display_table`, `csv_table` and
-`format_markdown` render them with the one `Table` type.
+`ablation_markdown` render them with the one `Table` type.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def csv_table(entries: Sequence[AblationEntry], tasks: Sequence[Task]) -> Table:
     return Table((*header, "seeds", "description"), tuple(lines))
 
 
-def format_markdown(
+def ablation_markdown(
     results: Results, entries: Sequence[AblationEntry], rows: Sequence[AblationRow]
 ) -> str:
     """The ablation table in Markdown, with the settings and how to read it."""
