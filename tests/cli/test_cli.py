@@ -155,6 +155,9 @@ def test_pretrain_train_evaluate_from_the_command_line(files, tmp_path, capsys):
         ["train", "recovery", *common, "--encoder", encoder, "--out", str(tmp_path / "rec")], capsys
     )
     assert code == 0 and "CL" in out
+    lines = [line.split() for line in out.splitlines()]
+    header = lines.index(["task", "method", "best", "epoch", "val", "loss"])
+    assert lines[header + 2][:3] == ["recovery", "CL", "1"]
     code, out, _ = run(["train", "reconstruction", *common, "--out", str(tmp_path / "con")], capsys)
     assert code == 0 and "wo-CL" in out
     code, out, _ = run(
