@@ -147,3 +147,15 @@ class Acquisition:
     def gradient(self) -> np.ndarray:
         """Gradient as a 3 x 3 array in T/m."""
         return np.asarray(self.gradient_tesla_per_m, dtype=np.float64)
+
+    @property
+    def drive_field_half_width_m(self) -> tuple[float, float, float]:
+        """Half-width of the drive-field FOV along x, y, z: the FFP's excursion `B_D / |G_ii|`.
+
+        From r_FFP = G^-1 H_D (mpi-facts section 1) for a diagonal gradient:
+        12 mT over 1 T/m gives +-12 mm, the 24 x 24 mm FOV of OpenMPIData's 2D
+        sequence. An axis without drive field (or without gradient) has 0.
+        """
+        diagonal = np.abs(np.diag(self.gradient))
+        strength = list(self.drivefield.strength_tesla)[:3] + [0.0] * 3
+        return tuple(float(strength[d] / diagonal[d]) if diagonal[d] > 0 else 0.0 for d in range(3))
