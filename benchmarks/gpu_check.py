@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from mpikeras.config import EncoderConfig, FinetuneConfig, PretrainConfig
     from mpikeras.data import VoxelSplit, contrastive_streams
     from mpikeras.data.sources import load_system_matrix
-    from mpikeras.evaluation.reproduce import HEADS
+    from mpikeras.experiments.reproduce import HEADS
     from mpikeras.preprocessing import Normalization, voxel_signals
     from mpikeras.training.pretrain import build_simclr
     from mpikeras.training.session import prepare_data
@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "pretrain": _timed_fit(build_simclr(cfg, shape), stream.train, stream.steps_per_epoch)
         * stream.steps_per_epoch
     }
-    for run, (task, recovery_input, _) in HEADS.items():
+    for run, head in HEADS.items():
+        task, recovery_input = head.method.task.value, head.recovery_input
         head_cfg = FinetuneConfig(
             task=task,
             recovery_input=recovery_input,

@@ -84,3 +84,19 @@ class ExportError(MPIKerasError):
 
 class ModelFileError(MPIKerasError):
     """A model file is missing, damaged, or refused by Keras' safe mode."""
+
+
+class ResultsFileError(MPIKerasError):
+    """A results file (`results.json`) is unreadable, malformed or of another schema version.
+
+    Args:
+        path: the file.
+        field: the offending field (`<file>` for the file itself).
+        problem: what is wrong, with what was expected and what the file holds.
+    """
+
+    def __init__(self, path: str | os.PathLike, field: str, problem: str) -> None:
+        self.path = os.fspath(path)
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{self.path}: field '{field}': {problem}")

@@ -1,4 +1,5 @@
-"""Hyperparameter search and ablations for mpikeras (KerasTuner).
+"""Hyperparameter search for mpikeras (KerasTuner); the ablation runner lives in
+`mpikeras.experiments.ablation`.
 
 Installed as `mpikeras.tuning` (setup.cfg); its modules import each other
 relatively and import mpikeras, never the other way round.
@@ -9,8 +10,6 @@ relatively and import mpikeras, never the other way round.
   `SearchSpace`.
 - `mpikeras.tuning.search`: `run_search` (random, Bayesian or Hyperband;
   resumable), the ranked trial tables and the best configuration.
-- `mpikeras.tuning.ablation`: `run_ablation`, the table of the paper's open
-  questions.
 - `mpikeras.tuning.cli`: the `mpikeras tune` command, registered through the
   `mpikeras.commands` entry point group; `python -m mpikeras.tuning` takes
   the same options.

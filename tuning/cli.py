@@ -165,9 +165,7 @@ def _run_search(args: argparse.Namespace) -> int:
 
 
 def _run_ablation(args: argparse.Namespace) -> int:
-    from mpikeras.evaluation.report import format_text
-
-    from .ablation import run_ablation, table_rows
+    from mpikeras.experiments.ablation import run_ablation
 
     tasks = (args.task,) if args.task else TASK_CHOICES
     result = run_ablation(
@@ -182,7 +180,7 @@ def _run_ablation(args: argparse.Namespace) -> int:
         pipeline=args.pipeline,
         verbose="auto" if args.verbose else 0,
     )
-    print(format_text(table_rows(result.table, tasks)))
+    print(result.table().text())
     print(
         f"wrote {result.paths['markdown']}, {result.paths['csv']} and {result.paths['json']} "
         f"(runs in {args.out}/seed-*; rerun to resume)"

@@ -30,55 +30,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import keras
-
     from mpikeras.errors import MPIKerasError
-    from mpikeras.evaluation.protocol import ProtocolSettings
-    from mpikeras.evaluation.report import aggregate
-    from mpikeras.evaluation.reproduce import (
-        ProtocolData,
-        evaluate_models,
-        print_tables,
-        write_outputs,
-    )
-    from mpikeras.io import read_measurement, read_system_matrix
-    from mpikeras.models.heads import DirectReconstruction
+    from mpikeras.experiments.evaluate import evaluate
+    from mpikeras.experiments.protocol_data import ProtocolData
+    from mpikeras.experiments.report import print_tables
     from mpikeras.models.saving import load_model
 
-    recovery, reconstruction = {}, {}
+    models = {}
     for item in args.model:
         label, sep, path = item.partition("=")
         if not sep or not label or not path:
             raise MPIKerasError(f"--model expects LABEL=PATH, got {item!r}")
-        model = load_model(path)
-        (reconstruction if isinstance(model, DirectReconstruction) else recovery)[label] = model
-    data = ProtocolData(
-        read_system_matrix(args.train_sm, z_slice="central"),
-        read_system_matrix(args.test_sm, z_slice="central"),
-        read_measurement(args.measurement) if args.measurement else None,
-        {"train_sm": Path(args.train_sm), "test_sm": Path(args.test_sm)},
-    )
-    rec, con = evaluate_models(recovery, reconstruction, data, ProtocolSettings())
-    results = {
-        "preset": "evaluate",
-        "description": "models given on the command line",
-        "seeds": 1,
-        "backend": keras.backend.backend(),
-        "data": {k: str(v) for k, v in data.paths.items()},
-        "recovery": {
-            "voxel_nrmse": aggregate([rec.voxel_nrmse]),
-            "phantom_nrmse": rec.phantom_nrmse,
-        },
-        "reconstruction": {
-            "voxel_nrmse": aggregate([con.voxel_nrmse]),
-            "example_voxel": list(con.example_voxel),
-        },
-        "elapsed_s": 0.0,
-    }
-    out = Path(args.out)
-    write_outputs(out, results, (rec, con))
+        models[label] = load_model(path)
+    data = ProtocolData.read(args.train_sm, args.test_sm, args.measurement)
+    results = evaluate(models, data, args.out)
     print_tables(results)
-    print(f"\nwrote {out}/results.json, figure2.png, figure3.png and report.md")
+    print(f"\nwrote {args.out}/results.json, figure2.png, figure3.png and report.md")
     return 0

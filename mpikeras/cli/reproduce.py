@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mpikeras.errors import MPIKerasError
-    from mpikeras.evaluation.reproduce import print_tables, reproduce
+    from mpikeras.experiments.report import print_tables
+    from mpikeras.experiments.reproduce import reproduce
 
     if args.seeds < 1:
         raise MPIKerasError(f"--seeds must be at least 1, got {args.seeds}")
@@ -40,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
     print_tables(results)
     print(
         f"\nwrote {args.out}/results.json, figure2.png, figure3.png and report.md "
-        f"({results['elapsed_s']:.0f} s)"
+        f"({results.elapsed_s:.0f} s)"
     )
     return 0

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mpikeras.config import FinetuneConfig
     from mpikeras.errors import ConfigError
+    from mpikeras.experiments.results import Task, trained_method
+    from mpikeras.experiments.table import Table
     from mpikeras.training.finetune import finetune
     from mpikeras.training.run_directory import MODEL
 
@@ -56,6 +58,14 @@ def run(args: argparse.Namespace) -> int:
         extra["contrastive_weight"] = args.contrastive_weight
     config = FinetuneConfig.from_dict(config_dict(args, extra))
     result = finetune(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
-    setting = "CL" if config.pretrained_encoder else "wo-CL"
-    print(f"wrote {result.run_dir / MODEL} ({args.task}, {setting}; run files in {result.run_dir})")
+    method = trained_method(Task(args.task), bool(config.pretrained_encoder), args.bracket)
+    losses = result.history.get("val_loss", [])
+    if losses:
+        best = min(range(len(losses)), key=losses.__getitem__)
+        row = (args.task, method.label, str(best + 1), f"{losses[best]:.4g}")
+        print(Table(("task", "method", "best epoch", "val loss"), (row,)).text())
+    print(
+        f"wrote {result.run_dir / MODEL} ({args.task}, {method.label}; run files in "
+        f"{result.run_dir})"
+    )
     return 0

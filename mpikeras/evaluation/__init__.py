@@ -1,4 +1,8 @@
-"""The paper's evaluation: metrics, baselines, protocol, figures, report and `reproduce`."""
+"""The paper's evaluation: metrics, baselines, protocol, predictors and figures.
+
+The drivers that train and score models with it (`reproduce`, `evaluate`, the
+ablations) live one layer up, in `mpikeras.experiments`.
+"""
 
 from mpikeras.evaluation.baselines import recovery_baselines
 from mpikeras.evaluation.metrics import mean_std, nrmse

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mpikeras.cli.main import COMMANDS, build_parser, main
+from mpikeras.experiments.results import RECONSTRUCTION_WO_CL, RECOVERY_CL, Results, Task
 
 
 def run(argv, capsys):
@@ -154,6 +155,9 @@ def test_pretrain_train_evaluate_from_the_command_line(files, tmp_path, capsys):
         ["train", "recovery", *common, "--encoder", encoder, "--out", str(tmp_path / "rec")], capsys
     )
     assert code == 0 and "CL" in out
+    lines = [line.split() for line in out.splitlines()]
+    header = lines.index(["task", "method", "best", "epoch", "val", "loss"])
+    assert lines[header + 2][:3] == ["recovery", "CL", "1"]
     code, out, _ = run(["train", "reconstruction", *common, "--out", str(tmp_path / "con")], capsys)
     assert code == 0 and "wo-CL" in out
     code, out, _ = run(
@@ -173,8 +177,8 @@ def test_pretrain_train_evaluate_from_the_command_line(files, tmp_path, capsys):
         capsys,
     )
     assert code == 0, out
-    results = json.loads((tmp_path / "eval" / "results.json").read_text())
-    assert "CL" in results["recovery"]["voxel_nrmse"]
-    assert "wo-CL" in results["reconstruction"]["voxel_nrmse"]
+    results = Results.load(tmp_path / "eval" / "results.json")
+    assert RECOVERY_CL in results.methods(Task.RECOVERY)
+    assert RECONSTRUCTION_WO_CL in results.methods(Task.RECONSTRUCTION)
     for name in ("figure2.png", "figure3.png", "report.md"):
         assert (tmp_path / "eval" / name).is_file()

@@ -5,9 +5,14 @@ import pytest
 from helpers import tiny_config
 
 from mpikeras.cli.main import main
+from mpikeras.config import FinetuneConfig
+from mpikeras.errors import RunDirectoryError
+from mpikeras.experiments.ablation_table import BASELINES, ROWS, ablation_entries
+from mpikeras.experiments.results import TEST_VOXELS, VALIDATION, Results, Task
 from mpikeras.io import write_system_matrix
 from mpikeras.simulation import preset, simulate_system_matrix
-from mpikeras.tuning.ablation import BASELINES, ROWS
+from mpikeras.training.joint import train_joint
+from mpikeras.training.session import prepare_data
 
 
 @pytest.fixture(scope="module")
@@ -27,22 +32,24 @@ def test_ablation_table_has_every_row_for_one_seed(tiny, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "[seed 0] joint CL" in printed and str(out / "ablation.md") in printed
 
-    results = json.loads((out / "ablation.json").read_text())
-    table = {entry["setting"]: entry for entry in results["table"]}
-    baselines = [label for _, label in BASELINES.values()]
+    results = Results.load(out / "ablation.json")
+    table = {entry.setting: entry for entry in ablation_entries(results)}
+    baselines = [f"{method.description} (baseline)" for method in BASELINES.values()]
     assert list(table) == [row.name for row in ROWS] + baselines
-    assert results["protocol"] is True
+    assert results.settings["protocol"] is True
     for row in ROWS:
-        for task in ("recovery", "reconstruction"):
-            for metric in ("val_mse", "nrmse"):
-                stats = table[row.name][f"{task}_{metric}"]
+        for task in Task:
+            for target in (VALIDATION, TEST_VOXELS):
+                stats = table[row.name].cells[task, target]
                 if task not in row.tasks and not row.joint:
                     assert stats is None
                     continue
-                assert stats["seeds"] == 1 and stats["std"] == 0.0
-                assert math.isfinite(stats["mean"]) and stats["mean"] > 0
+                assert stats.seeds == 1 and stats.std == 0.0
+                assert math.isfinite(stats.mean) and stats.mean > 0
+    # Every voxel's NRMSE is kept: 9 predicted rows x 19 columns for recovery.
+    assert results.score(ROWS[0].method(Task.RECOVERY)).per_seed[0].shape == (171,)
     # Recovery from the training grid's neighbours: linear interpolation is a real baseline.
-    assert 0 < table[baselines[0]]["recovery_nrmse"]["mean"] < 1
+    assert 0 < table[baselines[0]].cells[Task.RECOVERY, TEST_VOXELS].mean < 1
 
     markdown = (out / "ablation.md").read_text()
     for name in table:

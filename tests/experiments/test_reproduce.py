@@ -3,7 +3,24 @@ import json
 import pytest
 
 from mpikeras.config import EncoderConfig, RecoveryHeadConfig
-from mpikeras.evaluation.reproduce import HEADS, ReproducePreset, reproduce
+from mpikeras.experiments.reproduce import HEADS, ReproducePreset, reproduce
+from mpikeras.experiments.results import (
+    BRACKET_CL,
+    BRACKET_WO_CL,
+    CLASSIC_TEST_SM,
+    CLASSIC_TRAIN_SM,
+    COPY,
+    CUBIC,
+    LINEAR,
+    RECONSTRUCTION_CL,
+    RECONSTRUCTION_WO_CL,
+    RECOVERY_CL,
+    RECOVERY_WO_CL,
+    SCHEMA_VERSION,
+    ZERO_IMAGE,
+    Results,
+    Task,
+)
 
 
 @pytest.mark.slow
@@ -23,19 +40,22 @@ def test_a_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path):
         assert (tmp_path / name).is_file(), name
     for run in ("pretrain", *HEADS):
         assert (tmp_path / "seed-0" / run / "state.json").is_file(), run
-    saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved == json.loads(json.dumps(results))
-    recovery = saved["recovery"]["voxel_nrmse"]
-    assert {"copy", "linear", "cubic", "wo-CL", "CL", "bracket wo-CL", "bracket CL"} <= set(
-        recovery
-    )
-    assert recovery["CL"]["n"] == 171  # 9 predicted rows x 19 columns
-    reconstruction = saved["reconstruction"]["voxel_nrmse"]
-    assert {"zero image", "wo-CL", "CL", "classic (train SM)", "classic (test SM)"} <= set(
-        reconstruction
-    )
-    assert reconstruction["CL"]["n"] == 361
-    assert "ground truth" in saved["recovery"]["phantom_nrmse"]
+    assert json.loads((tmp_path / "results.json").read_text())["schema_version"] == SCHEMA_VERSION
+    saved = Results.load(tmp_path / "results.json")
+    assert json.dumps(saved.to_dict()) == json.dumps(results.to_dict())
+    recovery = set(saved.methods(Task.RECOVERY))
+    assert {COPY, LINEAR, CUBIC, RECOVERY_WO_CL, RECOVERY_CL, BRACKET_WO_CL, BRACKET_CL} <= recovery
+    assert saved.stats(RECOVERY_CL).n == 171  # 9 predicted rows x 19 columns
+    reconstruction = set(saved.methods(Task.RECONSTRUCTION))
+    assert {
+        ZERO_IMAGE,
+        RECONSTRUCTION_WO_CL,
+        RECONSTRUCTION_CL,
+        CLASSIC_TRAIN_SM,
+        CLASSIC_TEST_SM,
+    } <= reconstruction
+    assert saved.stats(RECONSTRUCTION_CL).n == 361
+    assert "ground truth" in saved.phantom
     report = (tmp_path / "report.md").read_text()
     assert "| recovery NRMSE (%) |" in report and "linear interpolation" in report
     # A second call resumes every finished run and only re-evaluates.
