@@ -90,6 +90,7 @@ def augment(
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(4, 96, 2)).astype("float32")
     >>> u = rng.random((4, NUM_VIEW_UNIFORMS))
+    >>> from mpikeras.config import AugmentationConfig
     >>> augment(x, u, rng.normal(size=x.shape), AugmentationConfig()).shape
     (4, 96, 2)
 

@@ -15,7 +15,7 @@ def nrmse(prediction: np.ndarray, truth: np.ndarray, sample_axes: int = 1) -> np
     Example:
 
     >>> nrmse(np.array([[1.0, 2.0]]), np.array([[1.0, 3.0]]))
-    array([0.70710678])
+    array([0.35355339])
 
     Args:
         prediction: predictions, shape (N, ...).

@@ -17,7 +17,7 @@ class Measurement:
     Example:
 
     >>> meas = mpikeras.io.read_measurement("phantom.mdf")  # doctest: +SKIP
-    >>> u = meas.spectra()            # (C, K), background-corrected mean frame
+    >>> u = meas.spectra()            # (C, K), background-corrected mean frame  # doctest: +SKIP
 
     Args:
         data: float array, shape (N, J, C, V): frames, periods per frame,

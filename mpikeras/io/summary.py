@@ -47,7 +47,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
     Example:
 
     >>> info = summarize("calibration_19.mdf")  # doctest: +SKIP
-    >>> info["kind"], info["grid"]["size"], info["num_frequencies"]
+    >>> info["kind"], info["grid"]["size"], info["num_frequencies"]  # doctest: +SKIP
     ('calibration', [19, 19, 19], 817)
 
     Args:

@@ -22,8 +22,8 @@ class SystemMatrix:
     Example:
 
     >>> sm = mpikeras.io.read_system_matrix("calibration.mdf")  # doctest: +SKIP
-    >>> signals = sm.time_signals()          # (Nz, Ny, Nx, V, C), volts
-    >>> S = sm.matrix(channels=(0, 1))       # (2 * K, Nx * Ny * Nz), complex
+    >>> signals = sm.time_signals()          # (Nz, Ny, Nx, V, C), volts  # doctest: +SKIP
+    >>> S = sm.matrix(channels=(0, 1))       # (2 * K, Nx * Ny * Nz), complex  # doctest: +SKIP
 
     Args:
         spectra: complex array, shape (C, K, Nz, Ny, Nx).

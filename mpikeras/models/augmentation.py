@@ -22,7 +22,7 @@ class SignalAugmentation(keras.layers.Layer):
     Example:
 
     >>> layer = SignalAugmentation(seed=1)
-    >>> layer(np.ones((2, 96, 2), "float32"), training=True).shape
+    >>> tuple(layer(np.ones((2, 96, 2), "float32"), training=True).shape)
     (2, 96, 2)
 
     The defaults are the paper's (CLMR's) values, which

@@ -64,11 +64,15 @@ class SimCLR(keras.Model):
 
     Example:
 
-    >>> encoder = Encoder(input_shape=(192, 2), filters=16, strides=(2, 2, 2, 2, 2))
-    >>> model = SimCLR(encoder, ProjectionHead(hidden_units=32, output_units=16))
-    >>> model.compile(optimizer=keras.optimizers.Adam(1e-4))
-    >>> views = {"view_a": signals + noise_a, "view_b": signals + noise_b}
-    >>> history = model.fit(views, batch_size=16, epochs=10)
+    >>> from mpikeras.models import Encoder, ProjectionHead
+    >>> encoder = Encoder(input_shape=(192, 2), filters=8, strides=(2, 2, 2, 2, 2))
+    >>> model = SimCLR(encoder, ProjectionHead(hidden_units=16, output_units=8))
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    >>> signals = np.random.default_rng(0).normal(size=(32, 192, 2)).astype("float32")
+    >>> views = {"view_a": signals, "view_b": -signals}
+    >>> history = model.fit(views, batch_size=16, epochs=2, verbose=0)
+    >>> sorted(history.history)
+    ['loss', 'top1_accuracy']
 
     Args:
         encoder: `keras.Model`. Maps signals `(B, V, C)` to features

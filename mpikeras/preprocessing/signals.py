@@ -88,7 +88,7 @@ def voxel_signals(
     Example:
 
     >>> vs = voxel_signals(sm)                     # doctest: +SKIP
-    >>> vs.signals.shape                           # (Ny, Nx, V, C)
+    >>> vs.signals.shape                           # (Ny, Nx, V, C)  # doctest: +SKIP
     (19, 19, 1632, 2)
 
     Args:

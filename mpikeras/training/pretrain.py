@@ -90,7 +90,7 @@ def pretrain(
     Example:
 
     >>> result = pretrain(PretrainConfig(epochs=5), "runs/pretrain")  # doctest: +SKIP
-    >>> result.encoder.output_shape
+    >>> result.encoder.output_shape                                   # doctest: +SKIP
     (None, 3840)
 
     Args:

@@ -218,7 +218,7 @@ def start_run(
     Example:
 
     >>> run = start_run(PretrainConfig(epochs=5), "runs/pretrain")   # doctest: +SKIP
-    >>> run.signal_shape
+    >>> run.signal_shape                                               # doctest: +SKIP
     (1632, 2)
 
     Args:

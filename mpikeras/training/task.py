@@ -35,6 +35,7 @@ def task_config(base: TrainingConfig, task: str, **changes: Any) -> FinetuneConf
 
     Example:
 
+    >>> from mpikeras.config import PretrainConfig
     >>> task_config(PretrainConfig(), "reconstruction", epochs=5).epochs
     5
 

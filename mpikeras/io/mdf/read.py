@@ -75,7 +75,7 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
     Example:
 
     >>> sm = read_system_matrix("calibration_19.mdf", z_slice="central")  # doctest: +SKIP
-    >>> sm.spectra.shape                     # (C, K, 1, Ny, Nx)
+    >>> sm.spectra.shape                     # (C, K, 1, Ny, Nx)  # doctest: +SKIP
     (3, 817, 1, 19, 19)
 
     Args:
@@ -181,7 +181,7 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
     Example:
 
     >>> meas = read_measurement("phantom_resolution.mdf")  # doctest: +SKIP
-    >>> u = meas.spectra()   # background-corrected, frame-averaged, (C, K)
+    >>> u = meas.spectra()   # background-corrected, frame-averaged, (C, K)  # doctest: +SKIP
 
     Args:
         path: the MDF file.
