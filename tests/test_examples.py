@@ -71,3 +71,14 @@ def test_export_and_serve_example(tmp_path):
     finetune(config, tmp_path / "run", verbose=0)
     out = _run("export_and_serve.py", "--run", "run", "--out", "export", cwd=tmp_path)
     assert "served 18 columns" in out and (tmp_path / "export" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+def test_select_bracket_head_example_keeps_the_lowest_validation_loss(tmp_path):
+    args = ["--filters", "4", "8", "--kernel-sizes", "3", "--epochs", "1", "--out", "sel.json"]
+    out = _run("select_bracket_head.py", *args, cwd=tmp_path)
+    summary = json.loads((tmp_path / "sel.json").read_text())
+    losses = {k: c["best_val_loss"] for k, c in summary["candidates"].items()}
+    assert set(losses) == {"4x3", "8x3"}
+    assert summary["chosen"]["best_val_loss"] == min(losses.values())
+    assert f"chosen: {summary['chosen']['bracket_filters']} filters" in out

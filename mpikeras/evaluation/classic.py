@@ -128,7 +128,7 @@ def tune_classic(
     Example:
 
     >>> tuning = tune_classic(train_sm, (0, 1), (80e3, 600e3))   # doctest: +SKIP
-    >>> tuning.best
+    >>> tuning.best                                                   # doctest: +SKIP
     ClassicSettings(lam=0.001, iterations=10, snr_threshold=1.25)
 
     Returns:

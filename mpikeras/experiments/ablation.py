@@ -22,7 +22,8 @@ paper's protocol on a test SM (a given one, or the simulated 37 x 37 SM
 for simulated training data; its every 2nd voxel must sit on the training
 grid) (`mpikeras.experiments.evaluate.evaluate_models`: NRMSE of the recovered
 voxels and of the directly reconstructed single-voxel images), beside the
-linear-interpolation and classic-Kaczmarz baselines. The scores are a
+strongest simple baselines (the training SM looked up at the target, and
+template matching against the training SM). The scores are a
 `Results` (every seed's values kept), written as `ablation.json`; the table is
 a `Table`, written as `ablation.md` and `ablation.csv`. Every training is a
 resumable run directory, so an interrupted ablation continues where it

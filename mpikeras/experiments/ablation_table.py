@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 
 from mpikeras.experiments.results import (
-    CLASSIC_TRAIN_SM,
-    LINEAR,
+    LOOKUP,
+    NEAREST,
     TEST_VOXELS,
     VALIDATION,
     Method,
@@ -26,7 +26,7 @@ from mpikeras.experiments.results import (
 from mpikeras.experiments.table import Table
 
 #: Baselines reported beside the learned rows, per task.
-BASELINES: dict[Task, Method] = {Task.RECOVERY: LINEAR, Task.RECONSTRUCTION: CLASSIC_TRAIN_SM}
+BASELINES: dict[Task, Method] = {Task.RECOVERY: LOOKUP, Task.RECONSTRUCTION: NEAREST}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from mpikeras.evaluation.classic import ClassicSettings
 from mpikeras.evaluation.predictors import reconstruction_predictor, recovery_predictor
 from mpikeras.evaluation.protocol import (
     ProtocolSettings,
@@ -24,6 +25,10 @@ from mpikeras.evaluation.protocol import (
 from mpikeras.experiments.protocol_data import ProtocolData
 from mpikeras.experiments.report import write_outputs
 from mpikeras.experiments.results import (
+    INSIDE_FOV,
+    NOISE_FLOOR,
+    NOISE_FREE,
+    OUTSIDE_FOV,
     TEST_VOXELS,
     Method,
     PhantomScore,
@@ -45,14 +50,17 @@ def evaluate_models(
     data: ProtocolData,
     settings: ProtocolSettings | None = None,
     truth: np.ndarray | None = None,
+    classic: ClassicSettings | None = None,
 ) -> Evaluations:
     """Evaluate trained models with the protocol (used by `evaluate`, `reproduce`, the ablations).
 
     Args:
         recovery_models, reconstruction_models: method -> trained model.
-        data: the protocol's SMs (and phantom, if any).
+        data: the protocol's SMs (and phantom and noise-free test SM, if any).
         settings: protocol settings.
         truth: the phantom's true amount, for the phantom NRMSE against it.
+        classic: the tuned Kaczmarz setting, if already chosen (else chosen
+            on the training SM).
 
     Returns:
         The recovery and the reconstruction evaluation; their dicts are keyed by
@@ -64,14 +72,30 @@ def evaluate_models(
         data.measurement,
         truth,
         settings,
+        train_sm=data.train_sm,
+        noise_free_test_sm=data.noise_free_test_sm,
     )
     reconstruction = evaluate_reconstruction(
         {m.label: reconstruction_predictor(model) for m, model in reconstruction_models.items()},
         data.test_sm,
         data.train_sm,
         settings,
+        classic=classic,
     )
     return recovery, reconstruction
+
+
+def _subsets(
+    method: Method, values: Sequence[np.ndarray], inside: Sequence[np.ndarray | None]
+) -> list[Score]:
+    """The scores of `method` on all test voxels and inside and outside the FOV."""
+    scores = [Score(method, TEST_VOXELS, tuple(values))]
+    if all(mask is not None for mask in inside):
+        for target, keep in ((INSIDE_FOV, True), (OUTSIDE_FOV, False)):
+            subset = tuple(v[m == keep] for v, m in zip(values, inside, strict=True))
+            if all(s.size for s in subset):
+                scores.append(Score(method, target, subset))
+    return scores
 
 
 def protocol_scores(
@@ -84,16 +108,25 @@ def protocol_scores(
         learned: the learned methods that were evaluated (the rest are the protocol's own).
 
     Returns:
-        One `Score` on `TEST_VOXELS` per method: recovery methods first.
+        Per method: a `Score` on `TEST_VOXELS`, `INSIDE_FOV` and `OUTSIDE_FOV`,
+        and on `NOISE_FREE` where a noise-free test SM was given; the noise
+        floor as its own method. Recovery methods first.
     """
-    scores = []
+    scores: list[Score] = []
     for index, task in enumerate(Task):
         by_label = {m.label: m for m in learned if m.task is task}
-        evaluations = [seed[index].voxel_nrmse for seed in per_seed]
-        for label in evaluations[0]:
+        evaluations = [seed[index] for seed in per_seed]
+        inside = [e.inside_fov for e in evaluations]
+        # Only recovery has a noisy target (a reconstruction's is the one-hot image).
+        noise_free = task is Task.RECOVERY and all(e.noise_floor is not None for e in evaluations)
+        for label in evaluations[0].voxel_nrmse:
             method = by_label.get(label) or protocol_method(label, task)
-            values = tuple(e[label] for e in evaluations if label in e)
-            scores.append(Score(method, TEST_VOXELS, values))
+            scores += _subsets(method, [e.voxel_nrmse[label] for e in evaluations], inside)
+            if noise_free:
+                clean = tuple(e.noise_free_nrmse[label] for e in evaluations)
+                scores.append(Score(method, NOISE_FREE, clean))
+        if noise_free:
+            scores += _subsets(NOISE_FLOOR, [e.noise_floor for e in evaluations], inside)
     return tuple(scores)
 
 

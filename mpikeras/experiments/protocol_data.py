@@ -25,19 +25,22 @@ from mpikeras.simulation.phantoms import resolution_phantom, simulate_measuremen
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ProtocolData:
-    """The three files of the protocol, loaded.
+    """The files of the protocol, loaded.
 
     Args:
         train_sm: the training SM (central slice).
         test_sm: the test SM (central slice).
         measurement: the resolution phantom measured on the test scanner, or `None`.
-        paths: role ("train_sm", "test_sm", "measurement") -> file.
+        paths: role ("train_sm", "test_sm", "measurement", "noise_free_test_sm") -> file.
+        noise_free_test_sm: the test SM without receiver noise, where the data
+            is simulated (`None` for measured data).
     """
 
     train_sm: SystemMatrix
     test_sm: SystemMatrix
     measurement: Measurement | None
     paths: dict[str, Path]
+    noise_free_test_sm: SystemMatrix | None = None
 
     @classmethod
     def read(
@@ -55,27 +58,42 @@ class ProtocolData:
         )
 
 
+#: The simulated calibrations of the protocol: role -> (preset, seed).
+SIMULATED_CALIBRATIONS = {"train_sm": ("openmpi-2d-19", 0), "test_sm": ("openmpi-2d-37", 1)}
+#: Seed of the simulated phantom measurement.
+PHANTOM_SEED = 2
+
+
 def prepare_protocol_data(data_dir: Path, log: Callable[[str], None] = print) -> ProtocolData:
-    """Simulate (once) and load the training SM, test SM and resolution phantom."""
+    """Simulate (once) and load the training SM, test SM, resolution phantom and noise-free test SM.
+
+    The noise-free test SM is the test calibration simulated with the same
+    seed and the receiver noise switched off, so that it differs from the
+    test SM by the noise alone.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "train_sm": data_dir / "calibration-openmpi-2d-19.mdf",
         "test_sm": data_dir / "calibration-openmpi-2d-37.mdf",
         "measurement": data_dir / "phantom-resolution.mdf",
+        "noise_free_test_sm": data_dir / "calibration-openmpi-2d-37-noise-free.mdf",
     }
-    if not paths["train_sm"].exists():
-        write_system_matrix(
-            paths["train_sm"], simulate_system_matrix(simulation_preset("openmpi-2d-19"), seed=0)
-        )
-    if not paths["test_sm"].exists():
-        write_system_matrix(
-            paths["test_sm"], simulate_system_matrix(simulation_preset("openmpi-2d-37"), seed=1)
-        )
+    for role, (name, seed) in SIMULATED_CALIBRATIONS.items():
+        if not paths[role].exists():
+            write_system_matrix(paths[role], simulate_system_matrix(simulation_preset(name), seed))
+    if not paths["noise_free_test_sm"].exists():
+        name, seed = SIMULATED_CALIBRATIONS["test_sm"]
+        clean = simulate_system_matrix(simulation_preset(name).noise_free(), seed)
+        write_system_matrix(paths["noise_free_test_sm"], clean)
     if not paths["measurement"].exists():
-        meas = simulate_measurement("resolution", simulation_preset("openmpi-2d-37"), seed=2)
+        meas = simulate_measurement(
+            "resolution", simulation_preset(SIMULATED_CALIBRATIONS["test_sm"][0]), PHANTOM_SEED
+        )
         write_measurement(paths["measurement"], meas)
     log(f"data: {', '.join(str(p) for p in paths.values())}")
-    return ProtocolData.read(paths["train_sm"], paths["test_sm"], paths["measurement"])
+    data = ProtocolData.read(paths["train_sm"], paths["test_sm"], paths["measurement"])
+    clean = read_system_matrix(paths["noise_free_test_sm"], z_slice="central")
+    return dataclasses.replace(data, noise_free_test_sm=clean, paths=paths)
 
 
 def simulated_truth(test_sm: SystemMatrix, settings: ProtocolSettings) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 
 from mpikeras.config import EncoderConfig, FinetuneConfig, PretrainConfig, RecoveryHeadConfig
+from mpikeras.evaluation.classic import tune_classic
 from mpikeras.evaluation.protocol import ProtocolSettings
 from mpikeras.experiments.evaluate import (
     Evaluations,
@@ -180,6 +181,8 @@ def reproduce(
     data = prepare_protocol_data(out / "data", log)
     settings = ProtocolSettings()
     truth = simulated_truth(data.test_sm, settings)
+    tuning = tune_classic(data.train_sm, settings.channels, settings.band_hz)
+    log(f"Kaczmarz setting chosen on the training SM: {tuning.best}")
     per_seed: list[Evaluations] = []
     for seed in range(seeds):
         seed_dir = out / f"seed-{seed}"
@@ -204,6 +207,7 @@ def reproduce(
                 data,
                 settings,
                 truth,
+                tuning.best,
             )
         )
     recovery, reconstruction = per_seed[0]
@@ -217,6 +221,7 @@ def reproduce(
         scores=protocol_scores(per_seed, [head.method for head in HEADS.values()]),
         phantom=phantom_scores(recovery),
         example_voxel=reconstruction.example_voxel,
+        settings={"kaczmarz_tuned": dataclasses.asdict(tuning.best)},
         elapsed_s=round(time.time() - started, 1),
     )
     write_outputs(out, results, recovery, reconstruction)

@@ -30,7 +30,7 @@ from mpikeras.errors import ResultsFileError
 from mpikeras.io.atomic import write_text_atomic
 
 #: Version of the `results.json` layout written by `Results.save`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Task(enum.Enum):
@@ -41,11 +41,25 @@ class Task(enum.Enum):
 
 
 class Kind(enum.Enum):
-    """What a method is: a trained network, a non-learned baseline or classic reconstruction."""
+    """What a method is.
+
+    LEARNED: a trained network. BASELINE: no learning, the same information
+    as the learned methods. CLASSIC: model-based reconstruction with the
+    training SM. ORACLE: uses the test data's own answer (a bound, never a
+    competitor). REFERENCE: not a method, a level to read the others against
+    (the noise floor).
+    """
 
     LEARNED = "learned"
     BASELINE = "baseline"
     CLASSIC = "classic"
+    ORACLE = "oracle"
+    REFERENCE = "reference"
+
+    @property
+    def competes(self) -> bool:
+        """Whether a method of this kind is a candidate for the strongest baseline."""
+        return self in (Kind.BASELINE, Kind.CLASSIC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +73,7 @@ class Method:
         kind: learned, baseline or classic.
         description: a few words for the tables that explain the label.
         paper: whether the paper has it (Figure 2 shows the paper's learned methods).
+        uses: the information it uses, for the tables.
     """
 
     name: str
@@ -67,6 +82,7 @@ class Method:
     kind: Kind
     description: str = ""
     paper: bool = True
+    uses: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,59 +92,109 @@ class Method:
             "kind": self.kind.value,
             "description": self.description,
             "paper": self.paper,
+            "uses": self.uses,
         }
 
 
-def _learned(name: str, label: str, task: Task, paper: bool = True) -> Method:
-    return Method(name, label, task, Kind.LEARNED, label, paper)
+#: What the methods use, in the tables' words.
+_INPUT_ROWS = "test SM input rows"
+_LEARNED_RECOVERY = "training SM (learned), test SM input rows"
+_TRAIN_SM = "training SM"
+
+
+def _learned(name: str, label: str, task: Task, paper: bool = True, uses: str = "") -> Method:
+    if not uses:
+        uses = _LEARNED_RECOVERY if task is Task.RECOVERY else "training SM (learned)"
+    return Method(name, label, task, Kind.LEARNED, label, paper, uses)
 
 
 # The recovery methods: the protocol's baselines and the heads trained by `reproduce`.
-COPY = Method("copy", "copy", Task.RECOVERY, Kind.BASELINE, "copy the voxel 2 mm below")
-LINEAR = Method("linear", "linear", Task.RECOVERY, Kind.BASELINE, "linear interpolation")
-CUBIC = Method("cubic", "cubic", Task.RECOVERY, Kind.BASELINE, "cubic interpolation")
+COPY = Method(
+    "copy", "copy", Task.RECOVERY, Kind.BASELINE, "copy the voxel 2 mm below", uses=_INPUT_ROWS
+)
+LINEAR = Method(
+    "linear", "linear", Task.RECOVERY, Kind.BASELINE, "linear interpolation", uses=_INPUT_ROWS
+)
+CUBIC = Method(
+    "cubic", "cubic", Task.RECOVERY, Kind.BASELINE, "cubic interpolation", uses=_INPUT_ROWS
+)
+LOOKUP = Method(
+    "lookup",
+    "lookup",
+    Task.RECOVERY,
+    Kind.BASELINE,
+    "the training SM's column at the target position",
+    paper=False,
+    uses=_TRAIN_SM,
+)
 RECOVERY_WO_CL = _learned("wo-cl", "wo-CL", Task.RECOVERY)
 RECOVERY_CL = _learned("cl", "CL", Task.RECOVERY)
 BRACKET_WO_CL = _learned("bracket-wo-cl", "bracket wo-CL", Task.RECOVERY, paper=False)
 BRACKET_CL = _learned("bracket-cl", "bracket CL", Task.RECOVERY, paper=False)
+NOISE_FLOOR = Method(
+    "noise-floor",
+    "noise floor",
+    Task.RECOVERY,
+    Kind.REFERENCE,
+    "the measured target against its noise-free version",
+    paper=False,
+    uses="the simulator's noise-free test SM",
+)
 # The reconstruction methods.
 ZERO_IMAGE = Method(
-    "zero-image", "zero image", Task.RECONSTRUCTION, Kind.BASELINE, "all-zero image"
+    "zero-image", "zero image", Task.RECONSTRUCTION, Kind.BASELINE, "all-zero image", uses="nothing"
 )
-CLASSIC_TRAIN_SM = Method(
-    "classic-train-sm",
-    "classic (train SM)",
+NEAREST = Method(
+    "nearest",
+    "nearest",
+    Task.RECONSTRUCTION,
+    Kind.BASELINE,
+    "the most similar training-SM column (cosine), least-squares amplitude",
+    paper=False,
+    uses=_TRAIN_SM,
+)
+KACZMARZ_TUNED = Method(
+    "kaczmarz-tuned",
+    "Kaczmarz (tuned)",
     Task.RECONSTRUCTION,
     Kind.CLASSIC,
-    "classic Kaczmarz, training SM",
+    "Kaczmarz, training SM; lambda, sweeps and SNR threshold chosen on training data",
+    paper=False,
+    uses=_TRAIN_SM,
 )
-CLASSIC_TEST_SM = Method(
-    "classic-test-sm",
-    "classic (test SM)",
+KACZMARZ_PAPER = Method(
+    "kaczmarz-paper",
+    "Kaczmarz (paper setting)",
     Task.RECONSTRUCTION,
     Kind.CLASSIC,
-    "classic Kaczmarz, test SM",
+    "Kaczmarz, training SM, the paper's lambda = 0 and 1 sweep",
+    uses=_TRAIN_SM,
+)
+KACZMARZ_ORACLE = Method(
+    "kaczmarz-test-sm-oracle",
+    "oracle: Kaczmarz (test SM)",
+    Task.RECONSTRUCTION,
+    Kind.ORACLE,
+    "Kaczmarz with the test SM's own columns (an inverse crime), tuned setting",
+    paper=False,
+    uses="the test SM itself (the answer)",
 )
 RECONSTRUCTION_WO_CL = _learned("wo-cl", "wo-CL", Task.RECONSTRUCTION)
 RECONSTRUCTION_CL = _learned("cl", "CL", Task.RECONSTRUCTION)
 
 #: The methods the protocol scores by itself (besides the learned ones), per task.
 PROTOCOL_METHODS: dict[Task, tuple[Method, ...]] = {
-    Task.RECOVERY: (COPY, LINEAR, CUBIC),
-    Task.RECONSTRUCTION: (ZERO_IMAGE, CLASSIC_TRAIN_SM, CLASSIC_TEST_SM),
+    Task.RECOVERY: (COPY, LINEAR, CUBIC, LOOKUP, NOISE_FLOOR),
+    Task.RECONSTRUCTION: (ZERO_IMAGE, NEAREST, KACZMARZ_TUNED, KACZMARZ_PAPER, KACZMARZ_ORACLE),
 }
 #: Every named method.
 METHODS: tuple[Method, ...] = (
-    COPY,
-    LINEAR,
-    CUBIC,
+    *PROTOCOL_METHODS[Task.RECOVERY],
     RECOVERY_WO_CL,
     RECOVERY_CL,
     BRACKET_WO_CL,
     BRACKET_CL,
-    ZERO_IMAGE,
-    CLASSIC_TRAIN_SM,
-    CLASSIC_TEST_SM,
+    *PROTOCOL_METHODS[Task.RECONSTRUCTION],
     RECONSTRUCTION_WO_CL,
     RECONSTRUCTION_CL,
 )
@@ -176,9 +242,14 @@ class Target:
 
 #: The protocol's test voxels (recovered voxels or single-voxel images), NRMSE.
 TEST_VOXELS = Target("test-voxels", "nrmse", "the protocol's test voxels")
+#: The test voxels inside and outside the drive-field FOV.
+INSIDE_FOV = Target("inside-fov", "nrmse", "test voxels inside the drive-field FOV")
+OUTSIDE_FOV = Target("outside-fov", "nrmse", "test voxels outside the drive-field FOV")
+#: The test voxels scored against the noise-free target (simulated data only).
+NOISE_FREE = Target("noise-free", "nrmse", "test voxels against the noise-free target")
 #: The training data's validation set, MSE in normalised units.
 VALIDATION = Target("validation", "mse", "the seed's validation set")
-TARGETS: tuple[Target, ...] = (TEST_VOXELS, VALIDATION)
+TARGETS: tuple[Target, ...] = (TEST_VOXELS, INSIDE_FOV, OUTSIDE_FOV, NOISE_FREE, VALIDATION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -429,6 +500,7 @@ class _Reader:
             self.enum(Kind, content.get("kind"), f"{prefix}kind"),
             self.get(content, "description", str, prefix),
             content.get("paper", True) is True,
+            self.get(content, "uses", str, prefix),
         )
 
     def score(self, content: Any, field: str) -> Score:

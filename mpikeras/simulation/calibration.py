@@ -96,6 +96,12 @@ class CalibrationConfig:
         """The grid actually scanned (the central slice unless slices='all')."""
         return self.grid.central_slice() if self.slices == "central" else self.grid
 
+    def noise_free(self) -> CalibrationConfig:
+        """The same calibration without receiver noise: with the same seed, the
+        simulated SM differs from this one's by the noise alone."""
+        receiver = dataclasses.replace(self.receiver, noise_std_volt=0.0)
+        return dataclasses.replace(self, receiver=receiver)
+
 
 def box_quadrature(
     size_m: tuple[float, float, float], points: tuple[int, int, int]

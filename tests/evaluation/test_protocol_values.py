@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mpikeras.evaluation import ProtocolSettings, evaluate_reconstruction, evaluate_recovery
+from mpikeras.evaluation.classic import PAPER_CLASSIC
 from mpikeras.evaluation.predictors import reconstruction_predictor, recovery_predictor
 from mpikeras.evaluation.truth import projected_amount
 from mpikeras.io.grid import Grid
@@ -32,7 +33,7 @@ def test_reconstruction_inputs_are_fed_in_the_truths_voxel_order(data):
         index = [int(np.argmin(np.abs(flat - s.reshape(1, -1)).sum(axis=1))) for s in signals]
         return np.eye(ny * nx, dtype=np.float32)[index].reshape(-1, ny, nx)
 
-    result = evaluate_reconstruction({"oracle": oracle}, test, train)
+    result = evaluate_reconstruction({"oracle": oracle}, test, train, classic=PAPER_CLASSIC)
     np.testing.assert_array_equal(result.voxel_nrmse["oracle"], 0.0)
 
 

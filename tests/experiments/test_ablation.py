@@ -5,14 +5,10 @@ import pytest
 from helpers import tiny_config
 
 from mpikeras.cli.main import main
-from mpikeras.config import FinetuneConfig
-from mpikeras.errors import RunDirectoryError
 from mpikeras.experiments.ablation_table import BASELINES, ROWS, ablation_entries
 from mpikeras.experiments.results import TEST_VOXELS, VALIDATION, Results, Task
 from mpikeras.io import write_system_matrix
 from mpikeras.simulation import preset, simulate_system_matrix
-from mpikeras.training.joint import train_joint
-from mpikeras.training.session import prepare_data
 
 
 @pytest.fixture(scope="module")

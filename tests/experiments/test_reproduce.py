@@ -7,11 +7,18 @@ from mpikeras.experiments.reproduce import HEADS, ReproducePreset, reproduce
 from mpikeras.experiments.results import (
     BRACKET_CL,
     BRACKET_WO_CL,
-    CLASSIC_TEST_SM,
-    CLASSIC_TRAIN_SM,
     COPY,
     CUBIC,
+    INSIDE_FOV,
+    KACZMARZ_ORACLE,
+    KACZMARZ_PAPER,
+    KACZMARZ_TUNED,
     LINEAR,
+    LOOKUP,
+    NEAREST,
+    NOISE_FLOOR,
+    NOISE_FREE,
+    OUTSIDE_FOV,
     RECONSTRUCTION_CL,
     RECONSTRUCTION_WO_CL,
     RECOVERY_CL,
@@ -44,20 +51,32 @@ def test_a_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path):
     saved = Results.load(tmp_path / "results.json")
     assert json.dumps(saved.to_dict()) == json.dumps(results.to_dict())
     recovery = set(saved.methods(Task.RECOVERY))
-    assert {COPY, LINEAR, CUBIC, RECOVERY_WO_CL, RECOVERY_CL, BRACKET_WO_CL, BRACKET_CL} <= recovery
+    assert {COPY, LINEAR, CUBIC, LOOKUP, NOISE_FLOOR, RECOVERY_WO_CL, RECOVERY_CL} <= recovery
+    assert {BRACKET_WO_CL, BRACKET_CL} <= recovery
     assert saved.stats(RECOVERY_CL).n == 171  # 9 predicted rows x 19 columns
+    assert saved.stats(RECOVERY_CL, INSIDE_FOV).n == 91
+    assert saved.stats(RECOVERY_CL, OUTSIDE_FOV).n == 80
+    assert saved.stats(RECOVERY_CL, NOISE_FREE).n == 171
     reconstruction = set(saved.methods(Task.RECONSTRUCTION))
     assert {
         ZERO_IMAGE,
         RECONSTRUCTION_WO_CL,
         RECONSTRUCTION_CL,
-        CLASSIC_TRAIN_SM,
-        CLASSIC_TEST_SM,
+        NEAREST,
+        KACZMARZ_TUNED,
+        KACZMARZ_PAPER,
+        KACZMARZ_ORACLE,
     } <= reconstruction
+    names = {
+        s["method"]["name"] for s in json.loads((tmp_path / "results.json").read_text())["scores"]
+    }
+    assert {"lookup", "nearest", "kaczmarz-tuned", "kaczmarz-paper"} <= names
     assert saved.stats(RECONSTRUCTION_CL).n == 361
     assert "ground truth" in saved.phantom
     report = (tmp_path / "report.md").read_text()
-    assert "| recovery NRMSE (%) |" in report and "linear interpolation" in report
+    assert "| recovery NRMSE (%) |" in report and "Strongest recovery baseline: lookup" in report
+    assert "Contrastive pretraining, recovery: CL against wo-CL: undetermined (1 seed" in report
+    assert "Noise floor" in report and "chosen on the training SM alone" in report
     # A second call resumes every finished run and only re-evaluates.
     lines.clear()
     reproduce(tmp_path, tiny, seeds=1, verbose=0, log=lines.append)

@@ -8,11 +8,19 @@ import pytest
 
 from mpikeras.errors import ResultsFileError
 from mpikeras.evaluation.metrics import mean_std
-from mpikeras.experiments.report import baselines_table, compare, results_table, verdict
+from mpikeras.experiments.report import (
+    baselines_table,
+    results_table,
+    strongest_baseline,
+    verdict,
+)
 from mpikeras.experiments.results import (
-    CLASSIC_TRAIN_SM,
+    KACZMARZ_ORACLE,
+    KACZMARZ_PAPER,
     LINEAR,
+    LOOKUP,
     METHODS,
+    NOISE_FLOOR,
     RECONSTRUCTION_CL,
     RECONSTRUCTION_WO_CL,
     RECOVERY_CL,
@@ -41,7 +49,7 @@ def _results() -> Results:
         Score(RECOVERY_WO_CL, TEST_VOXELS, (rng.random(171), rng.random(171))),
         Score(RECOVERY_CL, TEST_VOXELS, (rng.random(171), rng.random(171))),
         Score(RECONSTRUCTION_WO_CL, TEST_VOXELS, (rng.random(361), rng.random(361))),
-        Score(CLASSIC_TRAIN_SM, TEST_VOXELS, (rng.random(361), rng.random(361))),
+        Score(KACZMARZ_PAPER, TEST_VOXELS, (rng.random(361), rng.random(361))),
         Score(RECOVERY_CL, VALIDATION, (np.array([0.5]), np.array([0.25]))),
         Score(
             learned_method("joint CL", Task.RECOVERY, name="joint-cl"),
@@ -99,7 +107,7 @@ def test_results_json_round_trips_every_value(tmp_path):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda c: c.update(schema_version=2), "schema_version"),
+        (lambda c: c.update(schema_version=1), "schema_version"),
         (lambda c: c.pop("schema_version"), "schema_version"),
         (lambda c: c.pop("scores"), "scores"),
         (lambda c: c["scores"][1].update(target="elsewhere"), "scores[1].target"),
@@ -133,8 +141,10 @@ def test_a_file_that_is_not_json_is_refused(tmp_path):
 
 def test_methods_are_named_constants_with_task_and_kind():
     assert len({(m.task, m.name) for m in METHODS}) == len(METHODS)
-    assert protocol_method("classic (train SM)", Task.RECONSTRUCTION) is CLASSIC_TRAIN_SM
-    assert CLASSIC_TRAIN_SM.kind is Kind.CLASSIC and LINEAR.kind is Kind.BASELINE
+    assert protocol_method("Kaczmarz (paper setting)", Task.RECONSTRUCTION) is KACZMARZ_PAPER
+    assert KACZMARZ_PAPER.kind is Kind.CLASSIC and LINEAR.kind is Kind.BASELINE
+    assert KACZMARZ_ORACLE.kind is Kind.ORACLE and not Kind.ORACLE.competes
+    assert NOISE_FLOOR.kind is Kind.REFERENCE and not Kind.REFERENCE.competes
     assert learned_method("CL", Task.RECOVERY) is RECOVERY_CL
     assert learned_method("CL", Task.RECONSTRUCTION) is RECONSTRUCTION_CL
     assert learned_method("mine", Task.RECOVERY).kind is Kind.LEARNED
@@ -158,18 +168,68 @@ def test_one_table_type_renders_markdown_text_and_csv():
         Table(("a", "b"), (("x",),))
 
 
-def test_report_tables_and_verdicts_read_the_typed_results():
+def test_report_tables_read_the_typed_results():
     results = _results()
     rows = results_table(results).rows
     assert rows[0][0] == "recovery NRMSE (%)" and rows[0][3] == "-"
     assert rows[1][2] == "-"  # no reconstruction CL score
     assert rows[1][1] == results.stats(RECONSTRUCTION_WO_CL).percent()
     labels = [row[1] for row in baselines_table(results).rows]
-    assert labels[:3] == ["linear", "wo-CL", "CL"] and "classic (train SM)" in labels
-    lines = verdict(results)
-    assert any(line.startswith("- wo-CL recovery") for line in lines)
-    assert any("Contrastive pretraining" in line and "recovery" in line for line in lines)
-    assert compare(results.stats(LINEAR), results.stats(LINEAR)) == 0
+    assert labels[:3] == ["linear", "wo-CL", "CL"] and "Kaczmarz (paper setting)" in labels
+
+
+def _seeded(values_per_seed, n=50, spread=0.001, seed=0):
+    """Per-seed per-voxel NRMSEs around the given per-seed means."""
+    rng = np.random.default_rng(seed)
+    return tuple(m + spread * rng.standard_normal(n) for m in values_per_seed)
+
+
+def _study(seeds: int) -> Results:
+    lookup = _seeded([0.015] * seeds, seed=1)
+    oracle = _seeded([0.001] * seeds, seed=2)
+    wo_cl = _seeded([0.030, 0.031, 0.029, 0.030][:seeds], seed=3)
+    cl = _seeded([0.035, 0.036, 0.034, 0.036][:seeds], seed=4)
+    return Results(
+        "reproduce",
+        seeds=tuple(range(seeds)),
+        scores=(
+            Score(LINEAR, TEST_VOXELS, _seeded([0.035] * seeds, seed=5)),
+            Score(LOOKUP, TEST_VOXELS, lookup),
+            Score(NOISE_FLOOR, TEST_VOXELS, oracle),
+            Score(RECOVERY_WO_CL, TEST_VOXELS, wo_cl),
+            Score(RECOVERY_CL, TEST_VOXELS, cl),
+        ),
+    )
+
+
+def test_the_strongest_baseline_is_never_an_oracle_or_a_reference():
+    assert strongest_baseline(_study(3), Task.RECOVERY) is LOOKUP
+
+
+def test_a_worse_learned_method_reads_worse_with_three_seeds():
+    lines = verdict(_study(3))
+    assert "  - wo-CL is worse than lookup" in "\n".join(lines)
+    assert any(line.startswith("  - Beat it: none") for line in lines)
+    cl = next(line for line in lines if line.startswith("- Contrastive pretraining, recovery"))
+    assert "CL is worse than wo-CL" in cl and "95 % CI" in cl and "3 seeds" in cl
+    assert not any("on par" in line for line in lines)
+
+
+def test_one_or_two_seeds_read_undetermined():
+    for seeds in (1, 2):
+        lines = verdict(_study(seeds))
+        compared = [line for line in lines if line.startswith(("  - wo-CL", "  - CL", "- Contr"))]
+        assert compared and all("undetermined" in line for line in compared), lines
+        assert any(line.startswith("  - Beat it: none") for line in lines)
+
+
+def test_a_better_learned_method_is_named_as_beating_the_baseline():
+    study = _study(3)
+    better = Score(RECOVERY_CL, TEST_VOXELS, _seeded([0.010, 0.011, 0.009], seed=6))
+    scores = (*(s for s in study.scores if s.method is not RECOVERY_CL), better)
+    lines = verdict(Results("reproduce", seeds=(0, 1, 2), scores=scores))
+    assert any(line.startswith("  - CL is better than lookup") for line in lines)
+    assert any(line.startswith("  - Beat it: CL;") for line in lines)
 
 
 def test_evaluation_imports_no_driver():
