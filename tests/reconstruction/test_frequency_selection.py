@@ -51,12 +51,19 @@ def test_explicit_snr_overrides_the_system_matrix(sm):
     np.testing.assert_array_equal(mask, expected)
 
 
-def test_snr_is_estimated_when_the_system_matrix_has_none(sm):
-    without = dataclasses.replace(sm, snr=None)
-    np.testing.assert_array_equal(
-        select_frequencies(without, snr_threshold=3.0),
-        select_frequencies(sm, snr_threshold=3.0, snr=sm.estimate_snr()),
+def test_snr_is_estimated_from_the_background_when_the_system_matrix_has_none(sm):
+    """Known amplitudes over a known background spread: SNR = mean |S| / mean |BG - mean BG|."""
+    c, k = sm.spectra.shape[:2]
+    amplitude = np.linspace(0.5, 8.0, k)[None, :].repeat(c, axis=0)  # per channel and row
+    spectra = np.broadcast_to(amplitude[:, :, None, None, None], sm.spectra.shape)
+    background = np.empty((c, k, 4), np.complex64)
+    background[..., 0::2], background[..., 1::2] = 3.0 + 2.0, 3.0 - 2.0  # mean 3, spread 2
+    known = dataclasses.replace(
+        sm, spectra=spectra.astype(np.complex64), background=background, snr=None
     )
+    np.testing.assert_allclose(known.estimate_snr(), amplitude / 2.0, rtol=1e-5)
+    mask = select_frequencies(known, channels=(0, 1), snr_threshold=3.0)
+    np.testing.assert_array_equal(mask, (amplitude / 2.0 >= 3.0)[:2])
 
 
 def test_mask_selects_rows_of_the_system_matrix(sm):
