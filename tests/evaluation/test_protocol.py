@@ -6,18 +6,10 @@ from mpikeras.evaluation.classic import ClassicSettings
 from mpikeras.evaluation.truth import projected_amount
 from mpikeras.preprocessing import RecoveryGeometry, voxel_signals
 from mpikeras.simulation import preset, simulate_system_matrix
-from mpikeras.simulation.phantoms import resolution_phantom, simulate_measurement
+from mpikeras.simulation.phantoms import resolution_phantom
 
 #: The setting `tune_classic` chooses on the simulated training SM (see test_classic.py).
 TUNED = ClassicSettings(lam=1e-3, iterations=10, snr_threshold=1.25)
-
-
-@pytest.fixture(scope="module")
-def data():
-    train = simulate_system_matrix(preset("openmpi-2d-19"), seed=0)
-    test = simulate_system_matrix(preset("openmpi-2d-37"), seed=1)
-    measurement = simulate_measurement("resolution", preset("openmpi-2d-37"), seed=2)
-    return train, test, measurement
 
 
 def _oracle(test_sm):

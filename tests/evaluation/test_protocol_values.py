@@ -10,16 +10,7 @@ from mpikeras.evaluation.predictors import reconstruction_predictor, recovery_pr
 from mpikeras.evaluation.truth import projected_amount
 from mpikeras.io.grid import Grid
 from mpikeras.preprocessing import voxel_signals
-from mpikeras.simulation import preset, simulate_system_matrix
-from mpikeras.simulation.phantoms import Phantom, simulate_measurement
-
-
-@pytest.fixture(scope="module")
-def data():
-    train = simulate_system_matrix(preset("openmpi-2d-19"), seed=0)
-    test = simulate_system_matrix(preset("openmpi-2d-37"), seed=1)
-    measurement = simulate_measurement("resolution", preset("openmpi-2d-37"), seed=2)
-    return train, test, measurement
+from mpikeras.simulation.phantoms import Phantom
 
 
 def test_reconstruction_inputs_are_fed_in_the_truths_voxel_order(data):

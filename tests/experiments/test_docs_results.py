@@ -1,0 +1,45 @@
+"""docs/results.md shows what the committed results say, table for table and line for line."""
+
+import json
+from pathlib import Path
+
+from mpikeras.config import RecoveryHeadConfig
+from mpikeras.experiments.report import baselines_table, phantom_table, results_table, verdict
+from mpikeras.experiments.reproduce import HEADS
+from mpikeras.experiments.results import Results
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "docs" / "data"
+PAGE = (ROOT / "docs" / "results.md").read_text()
+
+
+def test_the_results_page_renders_the_committed_results():
+    results = Results.load(DATA / "reproduce-quick" / "results.json")
+    assert len(results.seeds) >= 3  # a paired verdict needs three seeds
+    for table in (results_table(results), baselines_table(results), phantom_table(results)):
+        assert table.markdown() in PAGE, table.markdown()
+    for line in verdict(results):
+        assert line.strip() in PAGE, line
+
+
+def test_every_run_behind_the_results_has_its_history():
+    results = Results.load(DATA / "reproduce-quick" / "results.json")
+    for seed in results.seeds:
+        for run in ("pretrain", *HEADS):
+            history = json.loads(
+                (DATA / "reproduce-quick" / f"seed-{seed}" / f"{run}.json").read_text()
+            )
+            assert history["loss"] and len(history["loss"]) == len(history["val_loss"]), run
+
+
+def test_the_bracket_head_defaults_are_the_validation_choice():
+    selection = json.loads((DATA / "bracket-selection.json").read_text())
+    chosen = selection["chosen"]
+    losses = [c["best_val_loss"] for c in selection["candidates"].values()]
+    assert chosen["best_val_loss"] == min(losses) and len(losses) >= 4
+    defaults = RecoveryHeadConfig()
+    assert (chosen["bracket_filters"], chosen["bracket_kernel_size"]) == (
+        defaults.bracket_filters,
+        defaults.bracket_kernel_size,
+    )
+    assert f"{chosen['best_val_loss']:.3g}" in PAGE
