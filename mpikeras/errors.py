@@ -78,6 +78,10 @@ class RunDirectoryError(MPIKerasError):
     """A run directory is missing files or holds an incompatible run."""
 
 
+class TrainingDivergedError(MPIKerasError):
+    """Training produced a non-finite loss or non-finite weights; nothing of it was saved."""
+
+
 class ExportError(MPIKerasError):
     """An export cannot be written (target exists, wrong backend, bad option)."""
 

@@ -7,8 +7,29 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from mpikeras.errors import ModelFileError
+
+
+def non_finite_weights(model: keras.Model) -> list[str]:
+    """The names of the model's variables that hold NaN or infinite values.
+
+    Example:
+
+    >>> layer = keras.layers.Dense(2, name="out")
+    >>> model = keras.Sequential([keras.Input((3,)), layer], name="m")
+    >>> non_finite_weights(model)
+    []
+    >>> _ = layer.bias.assign([np.nan, 0.0])
+    >>> non_finite_weights(model)
+    ['m/out/bias']
+    """
+    return [
+        variable.path
+        for variable in model.variables
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable.value)))
+    ]
 
 
 def load_model(path: str | os.PathLike) -> keras.Model:
@@ -30,7 +51,8 @@ def load_model(path: str | os.PathLike) -> keras.Model:
 
     Raises:
         ModelFileError: if the file is missing, not a Keras archive, damaged,
-            or refused by safe mode; the message names the file and the cause.
+            refused by safe mode, or holds non-finite weights; the message
+            names the file and the cause.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,7 +66,14 @@ def load_model(path: str | os.PathLike) -> keras.Model:
         if "config.json" not in names:
             raise ModelFileError(f"{path}: not a Keras .keras archive (no config.json inside)")
     try:
-        return keras.saving.load_model(path, safe_mode=True)
+        model = keras.saving.load_model(path, safe_mode=True)
     except (ValueError, TypeError, KeyError, OSError, zipfile.BadZipFile) as exc:
         cause = " ".join(str(exc).split())
         raise ModelFileError(f"{path}: not a loadable Keras model ({cause})") from None
+    bad = non_finite_weights(model)
+    if bad:
+        raise ModelFileError(
+            f"{path}: {len(bad)} of {len(model.variables)} variables hold NaN or infinite "
+            f"values (first: {bad[0]}); the training that wrote it diverged"
+        )
+    return model

@@ -254,6 +254,7 @@ def train_joint(
     weights = _check_weights(loss_weights)
     run = start_run(config, run_dir, settings={"loss_weights": list(weights)})
     if run.distribution.num_replicas > 1:
+        run.lock.release()
         raise ConfigError(
             "distribution",
             "joint training trains on one device (its per-epoch validation of both heads is "

@@ -11,6 +11,7 @@ Layout of RUN_DIR:
 - `best.keras`: the model of the epoch with the lowest validation loss.
 - `logs/`: TensorBoard event files (when TensorFlow is installed).
 - `normalization.json`: the scale the training signals were divided by.
+- `.lock`: locked while a run writes into the directory (`RunLock`).
 - the run's products, written by the caller: `encoder.keras` (pretraining),
   `model.keras` (fine-tuning) or `recovery.keras` and `reconstruction.keras`
   (joint training).
@@ -20,22 +21,33 @@ Every file name is defined here, once.
 Every file is written to a temporary name and renamed, so a kill at any
 moment leaves either the previous or the new version, never a partial one.
 `state.json` is written after the checkpoint it names, so it always points
-to a complete checkpoint.
+to a complete checkpoint. A resumed run checks that state, history,
+configuration and checkpoint agree (`RunDirectory.check_resumable`), and an
+epoch whose loss or weights are not finite stops the run before anything of
+it is written.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from mpikeras.errors import RunDirectoryError
+from mpikeras.errors import RunDirectoryError, TrainingDivergedError
 from mpikeras.io.atomic import atomic_path, write_text_atomic
-from mpikeras.models.saving import load_model
+from mpikeras.models.saving import load_model, non_finite_weights
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: runs are not locked
+    fcntl = None
 
 #: The run's configuration.
 CONFIG = "config.json"
@@ -58,6 +70,57 @@ MODEL = "model.keras"
 #: The two heads of the best epoch of a joint run (`train_joint`).
 RECOVERY_MODEL = "recovery.keras"
 RECONSTRUCTION_MODEL = "reconstruction.keras"
+#: Held (locked) by the process writing into the directory.
+LOCK = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run directory while a run writes into it.
+
+    An advisory `flock` on `RUN_DIR/.lock`: the kernel releases it when the
+    holder exits or is killed, so a lock is never stale; the file names the
+    holder (process, host, start time) for the message a second writer gets.
+    Not available on Windows, where runs are not locked.
+
+    Example:
+
+    >>> lock = RunLock("runs/pretrain").acquire()   # doctest: +SKIP
+    >>> lock.release()                              # doctest: +SKIP
+
+    Args:
+        directory: the run directory (must exist).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.path = Path(directory) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the lock, or raise `RunDirectoryError` naming its holder."""
+        if fcntl is None or self._fd is not None:
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunDirectoryError(
+                f"{self.path.parent}: another run is writing into this directory ({holder}); "
+                "wait for it to finish, or choose another --out directory"
+            ) from None
+        started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}, since {started}".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Give the lock up (also done by the kernel when the process ends)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -161,6 +224,65 @@ class RunDirectory:
 
     # ---------------------------------------------------------------- state
 
+    def check_resumable(self) -> None:
+        """Check that state, history, configuration and checkpoint agree.
+
+        Raises:
+            RunDirectoryError: naming the file that is missing, malformed or
+                inconsistent with `state.json` (a run directory someone edited
+                or partly deleted is never resumed silently).
+        """
+        state_path = self.file(STATE)
+        if not state_path.exists():
+            leftovers = [n for n in (HISTORY, BEST) if self.file(n).exists()]
+            if any(self.checkpoint_dir.glob("epoch-*.keras")):
+                leftovers.append(f"{CHECKPOINTS}/")
+            if leftovers:
+                raise RunDirectoryError(
+                    f"{state_path}: missing, but the directory holds {', '.join(leftovers)} of "
+                    "an earlier run; restore it, or choose another --out directory"
+                )
+            return
+        state = self.state()
+        epoch = state.get("epoch") if isinstance(state, dict) else None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise RunDirectoryError(
+                f"{state_path}: field 'epoch': expected a whole number >= 0, got {epoch!r}"
+            )
+        if epoch == 0:
+            return
+        if not self.file(CONFIG).exists():
+            raise RunDirectoryError(
+                f"{self.file(CONFIG)}: missing, but {STATE} records {epoch} completed epochs; "
+                "the run's configuration is unknown, so it cannot be resumed"
+            )
+        history = self.history()
+        lengths = (
+            {len(v) for v in history.values() if isinstance(v, list)}
+            if isinstance(history, dict)
+            else set()
+        )
+        valid = (
+            isinstance(history, dict)
+            and history
+            and all(
+                isinstance(v, list) and all(isinstance(x, int | float) for x in v)
+                for v in history.values()
+            )
+        )
+        if not valid or lengths != {epoch}:
+            found = f"{sorted(lengths)} epochs" if valid else "no per-epoch lists of numbers"
+            raise RunDirectoryError(
+                f"{self.file(HISTORY)}: expected the metrics of {epoch} epochs ({STATE}), "
+                f"found {found}"
+            )
+        checkpoint = state.get("checkpoint")
+        if not isinstance(checkpoint, str) or not self.file(checkpoint).is_file():
+            raise RunDirectoryError(
+                f"{state_path}: field 'checkpoint': expected the file of epoch {epoch}, got "
+                f"{checkpoint!r}, which is missing"
+            )
+
     def state(self) -> dict[str, Any]:
         path = self.file(STATE)
         if not path.exists():
@@ -194,7 +316,18 @@ class RunDirectory:
         return load_model(path)
 
     def save_model(self, model: keras.Model, name: str) -> Path:
-        """Save a model under `name` atomically (Keras v3 format)."""
+        """Save a model under `name` atomically (Keras v3 format).
+
+        Raises:
+            TrainingDivergedError: if any weight is NaN or infinite (nothing is written).
+        """
+        bad = non_finite_weights(model)
+        if bad:
+            raise TrainingDivergedError(
+                f"{self.path}: {len(bad)} of {len(model.variables)} variables of the model are "
+                f"NaN or infinite (first: {bad[0]}); training diverged, {name} was not written. "
+                "Lower the learning rate or check the data and configuration"
+            )
         target = self.file(name)
         with atomic_path(target, suffix=".keras") as tmp:
             model.save(tmp)
@@ -224,6 +357,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = dict(logs or {})
         done = epoch + 1
+        bad = {k: v for k, v in logs.items() if k.endswith("loss") and not math.isfinite(v)}
+        if bad:
+            metrics = ", ".join(f"{k} {v}" for k, v in bad.items())
+            raise TrainingDivergedError(
+                f"{self.run_dir.path}: training diverged in epoch {done} ({metrics}); nothing of "
+                "this epoch was saved. Lower the learning rate or check the data and "
+                "configuration"
+            )
         history = self.run_dir.history()
         for key, value in logs.items():
             history.setdefault(key, [])

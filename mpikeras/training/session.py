@@ -25,7 +25,7 @@ from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.preprocessing.signals import VoxelSignals, voxel_signals
 from mpikeras.training.distribution import TrainingDistribution, training_distribution
-from mpikeras.training.run_directory import NORMALIZATION, RunDirectory
+from mpikeras.training.run_directory import NORMALIZATION, RunDirectory, RunLock
 from mpikeras.training.runner import FitInputs, fit_resumable
 
 
@@ -147,6 +147,7 @@ class Run:
         data: the prepared training data.
         distribution: where it trains.
         signal_shape: (V, C) of the model inputs.
+        lock: the directory's lock, held from `start_run` to the end of `fit`.
     """
 
     config: TrainingConfig
@@ -154,6 +155,7 @@ class Run:
     data: TrainingData
     distribution: TrainingDistribution
     signal_shape: tuple[int, int]
+    lock: RunLock
 
     def fit(
         self,
@@ -184,20 +186,23 @@ class Run:
         Returns:
             `(model, history)`: the model after the last epoch and the full history.
         """
-        model, history = fit_resumable(
-            self.directory,
-            build_model,
-            make_streams,
-            self.config.epochs,
-            on_best=lambda model, epoch: save(model),
-            epoch_metrics=epoch_metrics,
-            callbacks=callbacks,
-            verbose=verbose,
-            validation_batch_size=self.config.batch_size,
-            distribution=self.distribution,
-        )
-        if not all(self.directory.file(name).exists() for name in products):
-            save(model)
+        try:
+            model, history = fit_resumable(
+                self.directory,
+                build_model,
+                make_streams,
+                self.config.epochs,
+                on_best=lambda model, epoch: save(model),
+                epoch_metrics=epoch_metrics,
+                callbacks=callbacks,
+                verbose=verbose,
+                validation_batch_size=self.config.batch_size,
+                distribution=self.distribution,
+            )
+            if not all(self.directory.file(name).exists() for name in products):
+                save(model)
+        finally:
+            self.lock.release()
         return model, history
 
 
@@ -257,11 +262,17 @@ def start_run(
         _, normalization = load_encoder(config.pretrained_encoder)
     data = prepare_data(config.data, config.seed, normalization)
     directory = RunDirectory(run_dir)
-    directory.bind_config({**config.to_dict(), **(settings or {})})
-    configure(config)
-    save_normalization(directory.path, data.normalization)
+    lock = RunLock(directory.path).acquire()
+    try:
+        directory.check_resumable()
+        directory.bind_config({**config.to_dict(), **(settings or {})})
+        configure(config)
+        save_normalization(directory.path, data.normalization)
+    except BaseException:
+        lock.release()
+        raise
     signal_shape = tuple(data.signals.signals.shape[2:])
-    return Run(config, directory, data, distribution, signal_shape)
+    return Run(config, directory, data, distribution, signal_shape, lock)
 
 
 def adam(config: TrainingConfig) -> keras.optimizers.Optimizer:
