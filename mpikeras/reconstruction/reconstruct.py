@@ -138,6 +138,10 @@ def _measurement_spectra(
     return spectra
 
 
+#: Relative difference of drive-field strengths or gradients that `reconstruct` refuses.
+FIELD_RTOL = 0.01
+
+
 def _check_acquisitions(sm: SystemMatrix, measurement: Measurement) -> None:
     """Raise if the measurement was not recorded like the system matrix."""
     sm_acq, meas_acq = sm.acquisition, measurement.acquisition
@@ -153,6 +157,23 @@ def _check_acquisitions(sm: SystemMatrix, measurement: Measurement) -> None:
         ),
         ("drive-field dividers", tuple(sm_field.dividers), tuple(meas_field.dividers)),
     ]
+    # Field amplitudes as recorded may differ by a calibration's rounding; a
+    # difference beyond FIELD_RTOL moves the trajectory, and the SM no longer fits.
+    fields = [
+        ("drive-field strength (T/mu0)", sm_field.strength_tesla, meas_field.strength_tesla),
+        (
+            "selection-field gradient (T/m)",
+            sm_acq.gradient_tesla_per_m,
+            meas_acq.gradient_tesla_per_m,
+        ),
+    ]
+    for what, sm_value, meas_value in fields:
+        a, b = np.asarray(sm_value, np.float64), np.asarray(meas_value, np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=FIELD_RTOL, atol=1e-9):
+            raise PreprocessingError(
+                f"reconstruct: the system matrix and the measurement disagree in {what} "
+                f"(beyond {FIELD_RTOL:.0%}): system matrix {a.tolist()}, measurement {b.tolist()}"
+            )
     for what, sm_value, meas_value in checks:
         same = (
             np.isclose(sm_value, meas_value, rtol=1e-9)

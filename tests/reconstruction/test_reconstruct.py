@@ -134,6 +134,35 @@ def test_measurement_with_another_drive_field_raises(sm, measurement):
         reconstruct(sm, other)
 
 
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"strength_tesla": (0.012, 0.0125, 0.0)}, r"drive-field strength \(T/mu0\) \(beyond 1%\)"),
+        ({"strength_tesla": (0.01201, 0.012, 0.0)}, None),  # rounding: accepted
+    ],
+)
+def test_measurement_with_another_field_amplitude_raises(sm, measurement, change, match):
+    acquisition = measurement.acquisition
+    drivefield = dataclasses.replace(acquisition.drivefield, **change)
+    other = dataclasses.replace(
+        measurement, acquisition=dataclasses.replace(acquisition, drivefield=drivefield)
+    )
+    if match is None:
+        assert np.isfinite(reconstruct(sm, other)).all()
+        return
+    with pytest.raises(PreprocessingError, match=match):
+        reconstruct(sm, other)
+
+
+def test_measurement_with_another_gradient_raises(sm, measurement):
+    acquisition = dataclasses.replace(
+        measurement.acquisition, gradient_tesla_per_m=((-1.5, 0, 0), (0, -1.5, 0), (0, 0, 3.0))
+    )
+    other = dataclasses.replace(measurement, acquisition=acquisition)
+    with pytest.raises(PreprocessingError, match="selection-field gradient"):
+        reconstruct(sm, other)
+
+
 def test_measurement_with_fewer_channels_raises(sm, measurement):
     other = dataclasses.replace(measurement, data=measurement.data[:, :, :2])
     with pytest.raises(
