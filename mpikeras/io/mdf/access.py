@@ -25,6 +25,30 @@ from mpikeras.io.mdf.schema import DATA
 # RuntimeError or ValueError depending on where the library fails).
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
 _COMPLEX_FIELD_NAMES = (("r", "i"), ("real", "imag"), ("re", "im"))
+#: Environment variable that caps the bytes one dataset may declare (default: half
+#: the memory available when it is read, which leaves room for one converted copy).
+MAX_READ_BYTES_ENV = "MPIKERAS_MAX_READ_BYTES"
+
+
+def read_limit_bytes() -> int:
+    """The most bytes one dataset may declare before it is refused unread.
+
+    `MPIKERAS_MAX_READ_BYTES` if set; otherwise half of the memory available
+    now (Linux `MemAvailable`, else half the physical memory).
+    """
+    if os.environ.get(MAX_READ_BYTES_ENV):
+        return int(float(os.environ[MAX_READ_BYTES_ENV]))
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf
+        return 2**62
 
 
 class Reader:
@@ -89,10 +113,24 @@ class Reader:
             )
         return tuple(int(n) for n in ds.shape)
 
+    def check_fits(self, field: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """Refuse, before reading, a selection of `field` larger than `read_limit_bytes`."""
+        declared = math.prod(shape) * np.dtype(dtype).itemsize
+        limit = read_limit_bytes()
+        if declared > limit:
+            raise self.error(
+                field,
+                "declares more data than memory allows (checked before reading)",
+                expected=f"at most {limit / 1e9:.3g} GB ({MAX_READ_BYTES_ENV} or half the "
+                "available memory)",
+                actual=f"shape {shape} of {np.dtype(dtype)}, {declared / 1e9:.3g} GB",
+            )
+
     def read(self, field: str) -> np.ndarray:
         """The whole dataset at `field`."""
         ds = self.dataset(field)
         shape = self.shape(field, ds)
+        self.check_fits(field, shape, ds.dtype)
         try:
             return np.asarray(ds[()])
         except MemoryError:

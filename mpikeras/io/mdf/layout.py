@@ -219,8 +219,11 @@ def read_frames(r: Reader, layout: Layout, frames: np.ndarray | None = None) -> 
         return np.zeros((0, layout.num_periods, layout.num_channels, layout.num_points), dtype)
     if layout.fast_frame_axis:
         index = (slice(None), slice(None), slice(None), selection)
+        selected = (*r.shape(DATA, ds)[:3], count)
     else:
         index = (selection,)
+        selected = (count, *r.shape(DATA, ds)[1:])
+    r.check_fits(DATA, selected, ds.dtype)
     try:
         raw = ds[index]
     except MemoryError:
