@@ -82,6 +82,10 @@ class TrainingDivergedError(MPIKerasError):
     """Training produced a non-finite loss or non-finite weights; nothing of it was saved."""
 
 
+class OutputExistsError(MPIKerasError):
+    """An output would replace a file the user has, and `--overwrite` was not given."""
+
+
 class ExportError(MPIKerasError):
     """An export cannot be written (target exists, wrong backend, bad option)."""
 

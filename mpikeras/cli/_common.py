@@ -1,11 +1,35 @@
-"""Helpers shared by the training commands: configuration files and overrides."""
+"""Helpers shared by the commands: outputs, configuration files and overrides."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from mpikeras.config import DISTRIBUTIONS, load_config_file
+from mpikeras.errors import OutputExistsError
+
+
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """`--overwrite`: replace output files that exist (refused otherwise)."""
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace output files that already exist"
+    )
+
+
+def refuse_existing(paths: Iterable[str | Path], overwrite: bool) -> None:
+    """Refuse, before any work, to replace existing outputs unless `overwrite`.
+
+    Raises:
+        OutputExistsError: naming the files that exist.
+    """
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(
+            f"{', '.join(existing)}: exists already; pass --overwrite to replace it, or "
+            "choose another --out"
+        )
 
 
 def add_data_argument(p: argparse.ArgumentParser) -> None:

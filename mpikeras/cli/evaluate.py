@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from mpikeras.cli._common import add_overwrite_argument, refuse_existing
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-sm", required=True, help="test SM (MDF), e.g. the 37 x 37 calibration")
     p.add_argument("--measurement", help="resolution phantom measured on the test scanner")
     p.add_argument("--out", required=True, help="output directory")
+    add_overwrite_argument(p)
     p.set_defaults(run=run)
 
 
@@ -33,9 +37,17 @@ def run(args: argparse.Namespace) -> int:
     from mpikeras.errors import MPIKerasError
     from mpikeras.experiments.evaluate import evaluate
     from mpikeras.experiments.protocol_data import ProtocolData
-    from mpikeras.experiments.report import print_tables
+    from mpikeras.experiments.report import (
+        FIGURE_RECONSTRUCTION,
+        FIGURE_RECOVERY,
+        REPORT_MD,
+        RESULTS_JSON,
+        print_tables,
+    )
     from mpikeras.models.saving import load_model
 
+    names = (RESULTS_JSON, REPORT_MD, FIGURE_RECOVERY, FIGURE_RECONSTRUCTION)
+    refuse_existing([Path(args.out) / name for name in names], args.overwrite)
     models = {}
     for item in args.model:
         label, sep, path = item.partition("=")

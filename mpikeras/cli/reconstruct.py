@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mpikeras.cli._common import add_overwrite_argument, refuse_existing
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -38,6 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="reconstruct the mean foreground frame (default) or every frame, with progress",
     )
     p.add_argument("--out", required=True, help="output name; .npy and .png are written")
+    add_overwrite_argument(p)
     p.set_defaults(run=run)
 
 
@@ -58,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
         raise MPIKerasError(f"--lambda must be a finite number >= 0, got {args.lam}")
     if args.iterations < 1:
         raise MPIKerasError(f"--iterations must be at least 1, got {args.iterations}")
+    out = Path(args.out)
+    stem = out.with_suffix("") if out.suffix in (".npy", ".png") else out
+    npy, png = stem.with_suffix(".npy"), stem.with_suffix(".png")
+    refuse_existing([npy, png], args.overwrite)
     sm = read_system_matrix(args.sm)
     measurement = read_measurement(args.measurement)
     options = {
@@ -78,9 +85,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"\rreconstructed frame {i + 1}/{len(spectra)}", end="", file=sys.stderr)
         print(file=sys.stderr)
         image = np.stack(images)  # (F, Nz, Ny, Nx)
-    out = Path(args.out)
-    stem = out.with_suffix("") if out.suffix in (".npy", ".png") else out
-    npy, png = stem.with_suffix(".npy"), stem.with_suffix(".png")
     with atomic_path(npy) as tmp:
         np.save(tmp, image)
     title = f"{Path(args.measurement).name}: λ = {args.lam}, {args.iterations} sweeps"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mpikeras.cli._common import add_overwrite_argument, refuse_existing
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from mpikeras.simulation.phantoms import PHANTOMS
@@ -20,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=sorted(PRESETS), help="calibration preset")
     p.add_argument("--phantom", choices=sorted(PHANTOMS), help="phantom to measure")
     p.add_argument("--out", required=True, help="output MDF file (written atomically)")
+    add_overwrite_argument(p)
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument(
         "--slices",
@@ -43,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from mpikeras.simulation import preset, simulate_system_matrix
     from mpikeras.simulation.phantoms import simulate_measurement
 
+    refuse_existing([args.out], args.overwrite)
     if args.frames < 1:
         raise MPIKerasError(f"--frames must be at least 1, got {args.frames}")
     if args.seed < 0:
