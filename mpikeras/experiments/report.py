@@ -16,6 +16,8 @@ from mpikeras.experiments.results import (
     BRACKET_WO_CL,
     INSIDE_FOV,
     KACZMARZ_PAPER,
+    KACZMARZ_TUNED,
+    LINEAR,
     NOISE_FLOOR,
     NOISE_FREE,
     OUTSIDE_FOV,
@@ -145,6 +147,9 @@ def paired(results: Results, a: Method, b: Method) -> PairedComparison:
     return compare_paired(va, vb)
 
 
+#: The method a practitioner would use without learning, compared with beside the strongest.
+USUAL_METHOD = {Task.RECOVERY: LINEAR, Task.RECONSTRUCTION: KACZMARZ_TUNED}
+
 #: The pairs of wo-CL and CL heads that pretraining is judged on.
 CL_PAIRS = (
     ("recovery", RECOVERY_WO_CL, RECOVERY_CL),
@@ -177,6 +182,15 @@ def verdict(results: Results) -> list[str]:
             f"  - Beat it: {', '.join(beat) or 'none'}; do not (or not shown to): "
             f"{', '.join(others) or 'none'}."
         )
+        usual = USUAL_METHOD[task]
+        if usual != baseline and results.score(usual) is not None:
+            lines.append(
+                f"- Against {usual.label} ({percent(results.stats(usual))} %), the usual "
+                f"{task.value} method:"
+            )
+            for method in learned:
+                comparison = paired(results, method, usual)
+                lines.append(f"  - {comparison.phrase(method.label, usual.label)}.")
     for task, without, with_cl in CL_PAIRS:
         if results.score(without) is None or results.score(with_cl) is None:
             continue
