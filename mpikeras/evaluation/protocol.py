@@ -291,6 +291,7 @@ def evaluate_reconstruction(
     settings: ProtocolSettings | None = None,
     example_voxel: tuple[int, int] | None = None,
     classic: ClassicSettings | None = None,
+    kaczmarz: bool = True,
 ) -> ReconstructionEvaluation:
     """Run the reconstruction protocol for learned predictors beside the baselines.
 
@@ -312,6 +313,8 @@ def evaluate_reconstruction(
             centre by default.
         classic: the tuned Kaczmarz setting, if already chosen (it depends
             on the training SM only); chosen here if `None`.
+        kaczmarz: whether to score the three Kaczmarz methods (callers that
+            do not report them skip the tuning).
 
     Returns:
         A `ReconstructionEvaluation`.
@@ -332,14 +335,15 @@ def evaluate_reconstruction(
     images = {"zero image": np.zeros_like(truth)}
     templates = _prepared(train_sm, settings).flat
     images["nearest"] = nearest_template_images(flat, templates, (ny, nx))
-    if classic is None:
+    if kaczmarz and classic is None:
         classic = tune_classic(train_sm, settings.channels, settings.band_hz).best
     spectra = per_volume_spectra(sub, settings.band_hz)
-    for label, sm, setting in (
+    methods = (
         ("Kaczmarz (tuned)", train_sm, classic),
         ("Kaczmarz (paper setting)", train_sm, settings.paper_classic),
         ("oracle: Kaczmarz (test SM)", sub, classic),
-    ):
+    )
+    for label, sm, setting in methods if kaczmarz else ():
         images[label] = reconstruct_voxels(
             sm, spectra, setting, settings.channels, settings.band_hz
         )

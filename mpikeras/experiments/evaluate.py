@@ -51,6 +51,7 @@ def evaluate_models(
     settings: ProtocolSettings | None = None,
     truth: np.ndarray | None = None,
     classic: ClassicSettings | None = None,
+    kaczmarz: bool = True,
 ) -> Evaluations:
     """Evaluate trained models with the protocol (used by `evaluate`, `reproduce`, the ablations).
 
@@ -61,6 +62,7 @@ def evaluate_models(
         truth: the phantom's true amount, for the phantom NRMSE against it.
         classic: the tuned Kaczmarz setting, if already chosen (else chosen
             on the training SM).
+        kaczmarz: whether to score the Kaczmarz reconstructions (and tune them).
 
     Returns:
         The recovery and the reconstruction evaluation; their dicts are keyed by
@@ -81,6 +83,7 @@ def evaluate_models(
         data.train_sm,
         settings,
         classic=classic,
+        kaczmarz=kaczmarz,
     )
     return recovery, reconstruction
 

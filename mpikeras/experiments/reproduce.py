@@ -11,6 +11,8 @@ continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import keras
 
 from mpikeras.config import EncoderConfig, FinetuneConfig, PretrainConfig, RecoveryHeadConfig
-from mpikeras.evaluation.classic import tune_classic
+from mpikeras.evaluation.classic import ClassicSettings, tune_classic
 from mpikeras.evaluation.protocol import ProtocolSettings
 from mpikeras.experiments.evaluate import (
     Evaluations,
@@ -39,6 +41,7 @@ from mpikeras.experiments.results import (
     Results,
     Task,
 )
+from mpikeras.io.atomic import write_text_atomic
 from mpikeras.training.finetune import finetune
 from mpikeras.training.pretrain import pretrain
 from mpikeras.training.run_directory import ENCODER
@@ -143,6 +146,32 @@ def _configs(preset: ReproducePreset, seed: int, train_path: Path) -> tuple[Pret
     return pre, heads
 
 
+#: The Kaczmarz tuning of the training SM, cached beside the data (a pure function of it).
+KACZMARZ_TUNING = "kaczmarz-tuning.json"
+
+
+def _classic_setting(data, settings: ProtocolSettings, data_dir: Path) -> ClassicSettings:
+    """`tune_classic` on the training SM, or its cached result for the same file."""
+    path = data_dir / KACZMARZ_TUNING
+    digest = hashlib.sha256(data.paths["train_sm"].read_bytes()).hexdigest()
+    try:
+        cached = json.loads(path.read_text())
+        if cached["train_sm_sha256"] == digest:
+            return ClassicSettings(**cached["chosen"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no cache, or not ours: tune again
+    tuning = tune_classic(data.train_sm, settings.channels, settings.band_hz)
+    record = {
+        "train_sm_sha256": digest,
+        "chosen": dataclasses.asdict(tuning.best),
+        "validation_nrmse": [
+            {**dataclasses.asdict(candidate), "nrmse": score} for candidate, score in tuning.scores
+        ],
+    }
+    write_text_atomic(path, json.dumps(record, indent=1) + "\n")
+    return tuning.best
+
+
 def reproduce(
     out_dir: str | Path,
     preset: str | ReproducePreset = "quick",
@@ -181,8 +210,8 @@ def reproduce(
     data = prepare_protocol_data(out / "data", log)
     settings = ProtocolSettings()
     truth = simulated_truth(data.test_sm, settings)
-    tuning = tune_classic(data.train_sm, settings.channels, settings.band_hz)
-    log(f"Kaczmarz setting chosen on the training SM: {tuning.best}")
+    classic = _classic_setting(data, settings, out / "data")
+    log(f"Kaczmarz setting chosen on the training SM: {classic}")
     per_seed: list[Evaluations] = []
     for seed in range(seeds):
         seed_dir = out / f"seed-{seed}"
@@ -207,7 +236,7 @@ def reproduce(
                 data,
                 settings,
                 truth,
-                tuning.best,
+                classic,
             )
         )
     recovery, reconstruction = per_seed[0]
@@ -221,7 +250,7 @@ def reproduce(
         scores=protocol_scores(per_seed, [head.method for head in HEADS.values()]),
         phantom=phantom_scores(recovery),
         example_voxel=reconstruction.example_voxel,
-        settings={"kaczmarz_tuned": dataclasses.asdict(tuning.best)},
+        settings={"kaczmarz_tuned": dataclasses.asdict(classic)},
         elapsed_s=round(time.time() - started, 1),
     )
     write_outputs(out, results, recovery, reconstruction)

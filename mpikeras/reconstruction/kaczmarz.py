@@ -167,10 +167,13 @@ def kaczmarz(
             real = x.real if is_complex else x
             np.maximum(real, 0.0, out=real)
 
-    sweeps = _Sweeps(rows, inv_denominators, active, lam_eff, iterations, project)
-    x = np.empty((rows.shape[1], u.shape[1]), dtype=dtype)
-    for f in range(u.shape[1]):
-        x[:, f] = sweeps(u[:, f])
+    if u.shape[1] >= _BATCH_FRAMES:
+        x = _batched_sweeps(rows, inv_denominators, active, lam_eff, iterations, project, u)
+    else:
+        sweeps = _Sweeps(rows, inv_denominators, active, lam_eff, iterations, project)
+        x = np.empty((rows.shape[1], u.shape[1]), dtype=dtype)
+        for f in range(u.shape[1]):
+            x[:, f] = sweeps(u[:, f])
 
     if is_complex and enforce_real:
         x = np.ascontiguousarray(x.real)
@@ -236,6 +239,33 @@ def _split_complex_rows(matrix: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, 
     u_split = np.empty((2 * m, u.shape[1]), dtype=np.float64)
     u_split[0::2], u_split[1::2] = u.real, u.imag
     return split, u_split
+
+
+#: From this many right-hand sides on, all are swept together (one row update is a
+#: rank-1 update of the (voxels, frames) solution instead of one BLAS call per frame).
+_BATCH_FRAMES = 8
+
+
+def _batched_sweeps(rows, inv_denominators, active, lam_eff, iterations, project, u):
+    """The sweeps of `_Sweeps` for every column of `u` at once: the same row order and
+    updates per column, so the result equals solving the columns one after another.
+
+    One row update is `alpha = (r_i - s_i X) / d_i`, then the rank-1 update
+    `X += conj(s_i) alpha^T`, both in place with BLAS (gemv, ger/geru)."""
+    if np.iscomplexobj(rows):
+        gemv, ger, update_rows = blas.zgemv, blas.zgeru, np.ascontiguousarray(rows.conj())
+    else:
+        gemv, ger, update_rows = blas.dgemv, blas.dger, rows
+    x = np.zeros((rows.shape[1], u.shape[1]), dtype=rows.dtype, order="F")
+    residual_offset = np.array(u, dtype=rows.dtype, copy=True)
+    inv = inv_denominators.tolist()
+    for _ in range(iterations):
+        for i in active.tolist():
+            alpha = (residual_offset[i] - gemv(1.0, x, rows[i], trans=1)) * inv[i]
+            x = ger(1.0, update_rows[i], alpha, a=x, overwrite_a=True)
+            residual_offset[i] -= lam_eff * alpha
+        project(x)
+    return x
 
 
 class _Sweeps:

@@ -44,7 +44,7 @@ def test_ablation_table_has_every_row_for_one_seed(tiny, tmp_path, capsys):
                 assert math.isfinite(stats.mean) and stats.mean > 0
     # Every voxel's NRMSE is kept: 9 predicted rows x 19 columns for recovery.
     assert results.score(ROWS[0].method(Task.RECOVERY)).per_seed[0].shape == (171,)
-    # Recovery from the training grid's neighbours: linear interpolation is a real baseline.
+    # The training SM looked up at each target: the strongest recovery baseline.
     assert 0 < table[baselines[0]].cells[Task.RECOVERY, TEST_VOXELS].mean < 1
 
     markdown = (out / "ablation.md").read_text()

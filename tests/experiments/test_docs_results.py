@@ -22,14 +22,14 @@ def test_the_results_page_renders_the_committed_results():
         assert line.strip() in PAGE, line
 
 
-def test_every_run_behind_the_results_has_its_history():
+def test_every_run_behind_the_results_has_its_history_and_configuration():
     results = Results.load(DATA / "reproduce-quick" / "results.json")
     for seed in results.seeds:
         for run in ("pretrain", *HEADS):
-            history = json.loads(
-                (DATA / "reproduce-quick" / f"seed-{seed}" / f"{run}.json").read_text()
-            )
+            folder = DATA / "reproduce-quick" / f"seed-{seed}" / run
+            history = json.loads((folder / "history.json").read_text())
             assert history["loss"] and len(history["loss"]) == len(history["val_loss"]), run
+            assert json.loads((folder / "config.json").read_text())["seed"] == seed
 
 
 def test_the_bracket_head_defaults_are_the_validation_choice():

@@ -77,6 +77,10 @@ def test_a_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path):
     assert "| recovery NRMSE (%) |" in report and "Strongest recovery baseline: lookup" in report
     assert "Contrastive pretraining, recovery: CL against wo-CL: undetermined (1 seed" in report
     assert "Noise floor" in report and "chosen on the training SM alone" in report
+    tuning = json.loads((tmp_path / "data" / "kaczmarz-tuning.json").read_text())
+    assert len(tuning["validation_nrmse"]) == 36
+    best = min(tuning["validation_nrmse"], key=lambda c: c["nrmse"])
+    assert tuning["chosen"] == {k: best[k] for k in ("lam", "iterations", "snr_threshold")}
     # A second call resumes every finished run and only re-evaluates.
     lines.clear()
     reproduce(tmp_path, tiny, seeds=1, verbose=0, log=lines.append)

@@ -517,7 +517,9 @@ CASES = [
         sparse("measurement/isBackgroundFrame", (HUGE,), np.int8, (2**20,)),
         assign("acquisition/numFrames", HUGE)),
          "/measurement/isBackgroundFrame",
-         rf"too large to read into memory, got \({HUGE},\)"),
+         r"declares more data than memory allows \(checked before reading\); expected at most "
+         rf"[0-9.e+]+ GB \(MPIKERAS_MAX_READ_BYTES or half the available memory\), got shape "
+         rf"\({HUGE},\) of int8"),
     Case("fast-axis-flag-lies", "sm", assign("measurement/isFastFrameAxis", 0),
          "/measurement/data", r"channel axis \(C\) disagrees with "
          r"/acquisition/receiver/numChannels; expected 3, got 33"),

@@ -139,12 +139,13 @@ def test_constraints_give_real_non_negative_images():
     assert real_only.dtype == np.float64 and real_only.min() < 0
 
 
+@pytest.mark.parametrize("frames", [6, 12])  # one at a time, and all swept together
 @pytest.mark.parametrize("enforce_real", [True, False])
-def test_multi_frame_equals_frame_by_frame(enforce_real):
-    matrix, u = _complex_problem(8, 20, 11, frames=6)
+def test_multi_frame_equals_frame_by_frame(enforce_real, frames):
+    matrix, u = _complex_problem(8, 20, 11, frames=frames)
     together = kaczmarz(matrix, u, 0.02, iterations=3, enforce_real=enforce_real)
-    assert together.shape == (11, 6)
-    for f in range(6):
+    assert together.shape == (11, frames)
+    for f in range(frames):
         alone = kaczmarz(matrix, u[:, f], 0.02, iterations=3, enforce_real=enforce_real)
         np.testing.assert_allclose(together[:, f], alone, rtol=1e-13, atol=1e-15)
 
