@@ -268,7 +268,8 @@ class ReconstructionEvaluation:
         examples: method -> image of the example voxel, plus "ground truth".
         example_voxel: (iy, ix) of the example on the 19 x 19 grid.
         inside_fov: per tested voxel, whether it lies inside the drive-field FOV.
-        classic: the Kaczmarz setting chosen on training data ("Kaczmarz (tuned)").
+        classic: the Kaczmarz setting chosen on training data ("Kaczmarz (tuned)"); `None`
+            when the training SM has no background frames to tune against.
     """
 
     voxel_nrmse: dict[str, np.ndarray]
@@ -335,15 +336,19 @@ def evaluate_reconstruction(
     images = {"zero image": np.zeros_like(truth)}
     templates = _prepared(train_sm, settings).flat
     images["nearest"] = nearest_template_images(flat, templates, (ny, nx))
-    if kaczmarz and classic is None:
+    if kaczmarz and classic is None and train_sm.background.shape[-1] >= 2:
         classic = tune_classic(train_sm, settings.channels, settings.band_hz).best
     spectra = per_volume_spectra(sub, settings.band_hz)
+    # Without background frames the training SM has no noise level to tune against:
+    # only the paper's setting is scored then.
     methods = (
         ("Kaczmarz (tuned)", train_sm, classic),
         ("Kaczmarz (paper setting)", train_sm, settings.paper_classic),
         ("oracle: Kaczmarz (test SM)", sub, classic),
     )
     for label, sm, setting in methods if kaczmarz else ():
+        if setting is None:
+            continue
         images[label] = reconstruct_voxels(
             sm, spectra, setting, settings.channels, settings.band_hz
         )

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -65,6 +67,14 @@ def test_reconstruction_protocol_baselines_and_an_oracle(data):
     assert set(result.examples) >= {"ground truth", "oracle", "nearest", "Kaczmarz (tuned)"}
     assert result.example_voxel == (9, 9)
     assert result.inside_fov.sum() == 169  # 13 x 13 of the 2 mm voxels within +-12 mm
+
+
+def test_a_training_sm_without_background_frames_scores_only_the_paper_setting(data):
+    train, test, _ = data
+    bare = dataclasses.replace(train, background=train.background[..., :0])
+    result = evaluate_reconstruction({}, test, bare)
+    assert "Kaczmarz (paper setting)" in result.voxel_nrmse and result.classic is None
+    assert not {"Kaczmarz (tuned)", "oracle: Kaczmarz (test SM)"} & set(result.voxel_nrmse)
 
 
 def test_recovery_lookup_noise_floor_and_fov_masks(data):
