@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from mpikeras.errors import ModelFileError
 from mpikeras.evaluation.classic import ClassicSettings
 from mpikeras.evaluation.predictors import reconstruction_predictor, recovery_predictor
 from mpikeras.evaluation.protocol import (
@@ -38,7 +39,7 @@ from mpikeras.experiments.results import (
     learned_method,
     protocol_method,
 )
-from mpikeras.models.heads import BracketRecovery, DirectReconstruction
+from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 
 #: One seed's evaluations.
 Evaluations = tuple[RecoveryEvaluation, ReconstructionEvaluation]
@@ -142,7 +143,17 @@ def phantom_scores(recovery: RecoveryEvaluation) -> dict[str, PhantomScore]:
 
 
 def model_method(label: str, model: keras.Model) -> Method:
-    """The learned method of a trained model given under `label` (its task read from the model)."""
+    """The learned method of a trained model given under `label` (its task read from the model).
+
+    Raises:
+        ModelFileError: if the model is not a task head (an encoder, for example).
+    """
+    if not isinstance(model, SignalRecovery | BracketRecovery | DirectReconstruction):
+        raise ModelFileError(
+            f"model {label!r} is a {type(model).__name__}, not a task head: give a head's "
+            "model.keras (SignalRecovery, BracketRecovery or DirectReconstruction), not an "
+            "encoder or a SimCLR model"
+        )
     if isinstance(model, DirectReconstruction):
         return learned_method(label, Task.RECONSTRUCTION)
     return learned_method(label, Task.RECOVERY, paper=not isinstance(model, BracketRecovery))

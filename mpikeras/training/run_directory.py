@@ -214,8 +214,19 @@ class RunDirectory:
             RunDirectoryError: if the directory holds a run with a different
                 configuration, naming the keys that differ.
         """
+        path = self.file(CONFIG)
+        if path.exists():
+            try:
+                recorded = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise RunDirectoryError(f"{path}: unreadable settings ({exc})") from None
+            if not isinstance(recorded, dict) or set(recorded) != set(config):
+                raise RunDirectoryError(
+                    f"{path}: is not the configuration of a run of this kind (its keys differ "
+                    "from this run's); it is left as it is: choose another --out directory"
+                )
         bind_settings(
-            self.file(CONFIG),
+            path,
             config,
             what="a run with another configuration",
             ignore=ignore,

@@ -19,7 +19,7 @@ import keras
 from mpikeras.config import DataConfig, FinetuneConfig, TrainingConfig
 from mpikeras.data.sources import load_system_matrix
 from mpikeras.data.split import VoxelSplit
-from mpikeras.errors import ConfigError, RunDirectoryError
+from mpikeras.errors import ConfigError, ModelFileError, RunDirectoryError
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
@@ -129,10 +129,16 @@ def load_encoder(path: str | Path) -> tuple[keras.Model, Normalization | None]:
     """A pretrained encoder and the normalisation stored beside it (if any).
 
     Raises:
-        ModelFileError: if the file is missing, damaged or not a safe Keras model.
+        ModelFileError: if the file is missing, damaged, not a safe Keras model, or
+            a task head or SimCLR model rather than an encoder.
     """
     path = Path(path)
     encoder = load_model(path)
+    if hasattr(encoder, "encoder"):  # a head, a SimCLR or joint model: it holds an encoder
+        raise ModelFileError(
+            f"{path}: is a {type(encoder).__name__}, not an encoder; give the encoder.keras "
+            "of a pretraining run"
+        )
     beside = path.parent / NORMALIZATION
     return encoder, load_normalization(path.parent) if beside.exists() else None
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from mpikeras.config import PretrainConfig
+from mpikeras.config import FinetuneConfig, PretrainConfig
 from mpikeras.errors import ModelFileError, RunDirectoryError, TrainingDivergedError
 from mpikeras.models.saving import load_model
 from mpikeras.training.pretrain import pretrain
@@ -79,6 +79,30 @@ def test_a_model_with_non_finite_weights_is_refused_on_loading(tmp_path):
     model.save(tmp_path / "bad.keras")
     with pytest.raises(ModelFileError, match=r"bad.keras: 1 of 2 variables hold NaN or infinite"):
         load_model(tmp_path / "bad.keras")
+
+
+def test_a_directory_with_someone_elses_config_json_is_refused_and_left_alone(tmp_path, tiny):
+    (tmp_path / "config.json").write_text('{"experiment": "mine"}')
+    with pytest.raises(RunDirectoryError, match="not the configuration of a run of this kind"):
+        pretrain(_config(tiny), tmp_path, verbose=0)
+    assert (tmp_path / "config.json").read_text() == '{"experiment": "mine"}'
+
+
+def test_a_head_is_refused_as_an_encoder_and_an_encoder_as_a_head(finished, tiny, tmp_path_factory):
+    from mpikeras.experiments.evaluate import model_method
+    from mpikeras.training.finetune import finetune
+
+    encoder = load_model(finished / "encoder.keras")
+    with pytest.raises(ModelFileError, match="not a task head"):
+        model_method("a", encoder)
+    head_run = tmp_path_factory.mktemp("head")
+    config = FinetuneConfig.from_dict({**tiny, "epochs": 1, "task": "recovery"})
+    finetune(config, head_run, verbose=0)
+    wrong = tmp_path_factory.mktemp("wrong")
+    as_encoder = config.replace(pretrained_encoder=str(head_run / "model.keras"))
+    with pytest.raises(ModelFileError, match="is a SignalRecovery, not an encoder"):
+        finetune(as_encoder, wrong, verbose=0)
+    assert not (wrong / "config.json").exists()  # refused before writing
 
 
 @pytest.fixture()
