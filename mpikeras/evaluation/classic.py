@@ -3,7 +3,8 @@
 The paper reconstructs with the training SM at lambda = 0 and one sweep; a
 practitioner would tune lambda, the number of sweeps and the SNR threshold
 of the frequency selection (MPIReco.jl's knobs, mpi-facts section 3). Here
-they are chosen without the test SM: every column of the training SM, plus
+they are chosen without the test SM: every 2nd column of the training SM in
+x and y, plus
 fresh complex Gaussian noise whose spread per channel and frequency is
 sqrt(2) times that of the training file's background frames (so that the
 validation signal differs from its own SM column as an independent
@@ -52,6 +53,10 @@ CANDIDATES = tuple(
         (0.0, 1e-3, 1e-2, 1e-1), (1, 3, 10), (1.25, 2.0, 5.0)
     )
 )
+
+
+#: `tune_classic` lights every 2nd training voxel in x and y.
+VALIDATION_STEP = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,9 +139,12 @@ def tune_classic(
     Returns:
         A `ClassicTuning`; ties go to the earlier candidate.
     """
-    spectra = validation_spectra(train_sm, band_hz, seed)
     _, ny, nx = train_sm.grid.shape
-    truth = np.eye(ny * nx).reshape(-1, ny, nx)
+    # Every VALIDATION_STEP-th voxel in x and y is lit (100 of 19 x 19): enough columns
+    # to rank the candidates, at about a quarter of the cost of all of them.
+    lit = np.arange(ny * nx).reshape(ny, nx)[::VALIDATION_STEP, ::VALIDATION_STEP].ravel()
+    spectra = validation_spectra(train_sm, band_hz, seed)[lit]
+    truth = np.eye(ny * nx)[lit].reshape(-1, ny, nx)
     scores = []
     for settings in candidates:
         images = reconstruct_voxels(train_sm, spectra, settings, channels, band_hz)
