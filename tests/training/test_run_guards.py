@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from mpikeras.config import FinetuneConfig, PretrainConfig
 from mpikeras.errors import ModelFileError, RunDirectoryError, TrainingDivergedError
@@ -105,11 +107,20 @@ def test_a_head_is_refused_as_an_encoder_and_an_encoder_as_a_head(finished, tiny
     assert not (wrong / "config.json").exists()  # refused before writing
 
 
+@pytest.fixture(scope="module")
+def finished_once(tmp_path_factory, train_sm_path):
+    """One finished one-epoch run (trained once for the module)."""
+    run = tmp_path_factory.mktemp("finished")
+    pretrain(_config(tiny_config(train_sm_path)), run, verbose=0)
+    return run
+
+
 @pytest.fixture()
-def finished(tmp_path, tiny):
-    """A finished one-epoch run, to damage."""
-    pretrain(_config(tiny), tmp_path, verbose=0)
-    return tmp_path
+def finished(finished_once, tmp_path):
+    """A copy of the finished run, to damage."""
+    copy = tmp_path / "run"
+    shutil.copytree(finished_once, copy, ignore=shutil.ignore_patterns(".lock"))
+    return copy
 
 
 def _edit_state(run, **changes):
