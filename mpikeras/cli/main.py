@@ -23,6 +23,7 @@ from mpikeras.errors import MPIKerasError
 #: The package's own verbs, in the order `--help` lists them (entry-point verbs follow).
 COMMANDS = (
     "info",
+    "validate",
     "simulate",
     "pretrain",
     "train",
