@@ -294,8 +294,9 @@ def _dimensions(ck: Checks, flags: dict[str, bool | None]) -> dict[str, int]:
     if flags.get("isFrequencySelection") and selection is not None and len(selection) == 1:
         dims["K"] = selection[0]
     layout = data_layout(ck, flags, report=False)
-    if layout is not None:  # the data's own frame and period counts (section 3.8)
-        dims.update({k: v for k, v in layout.axes.items() if k in ("N", "J")})
+    for letter in ("N", "J"):  # declared counts first; else the data's own (section 3.8)
+        if layout is not None and letter in layout.axes and not (dims[letter] or 0) >= 1:
+            dims[letter] = layout.axes[letter]
     for letter, field, axis in (
         ("F", "/acquisition/drivefield/divider", 1),
         ("A", "/tracer/name", 0),

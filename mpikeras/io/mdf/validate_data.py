@@ -119,7 +119,8 @@ def check_data(ck: Checks, dims: dict[str, int], flags: dict[str, Any], calibrat
     _check_flags(ck, dims, flags, layout)
     if "N" in dims:
         ck.attempt(background_mask, r, dims["N"])  # section 3.8: isBackgroundFrame, N
-        ck.attempt(acquisition_order, r, dims["N"])  # section 3.8: framePermutation
+        if flags.get("isFramePermutation"):  # section 3.8: framePermutation, a permutation
+            ck.attempt(acquisition_order, r, dims["N"])
     if layout is None or ck.has_error(DATA):
         return
     try:
