@@ -12,6 +12,7 @@ from mpikeras.io.mdf import (
     write_measurement,
     write_system_matrix,
 )
+from mpikeras.io.mdf.validate import Finding, ValidationReport, validate_file
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
 from mpikeras.io.summary import format_summary, summarize
@@ -21,10 +22,12 @@ __all__ = [
     "REQUIRED_FIELDS",
     "Acquisition",
     "DriveField",
+    "Finding",
     "Grid",
     "Measurement",
     "Metadata",
     "SystemMatrix",
+    "ValidationReport",
     "atomic_path",
     "format_summary",
     "mdf_kind",
@@ -32,6 +35,7 @@ __all__ = [
     "read_measurement",
     "read_system_matrix",
     "summarize",
+    "validate_file",
     "write_measurement",
     "write_system_matrix",
     "write_text_atomic",
