@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mpikeras.cli import main as cli_main
+from mpikeras.cli import _quiet as cli_main
 
 NOISE = re.compile(r"cuda|cuInit|NodeDef|absl::InitializeLog", re.IGNORECASE)
 
