@@ -34,7 +34,7 @@ class FieldDependentRelaxation:
 
     >>> model = FieldDependentRelaxation(enabled=True)
     >>> round(float(model.relative_time(np.array(4.0))), 3)  # xi = 4: tau0 / sqrt(1 + 0.126 * 16)
-    0.57
+    0.576
 
     Args:
         enabled: bool. Off: one Debye time `ParticleModel.relaxation_time_s`

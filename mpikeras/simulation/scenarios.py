@@ -179,9 +179,7 @@ def scenario(name: str) -> Scenario:
         ConfigError: for an unknown name, listing the known ones.
     """
     if name not in SCENARIOS:
-        raise ConfigError(
-            "scenario", f"expected one of {sorted(SCENARIOS)}, received {name!r}"
-        )
+        raise ConfigError("scenario", f"expected one of {sorted(SCENARIOS)}, received {name!r}")
     return SCENARIOS[name]
 
 
