@@ -232,11 +232,13 @@ def simulate_system_matrix(
 ) -> SystemMatrix:
     """Simulate a calibration scan, as the robot of a real scanner records it.
 
-    Each foreground frame is the delta sample's signal plus the static
-    background and fresh noise; the background frames hold background and
-    noise only. The returned system matrix is background-corrected, like
-    `read_system_matrix` returns a real one. The same seed gives the same
-    data.
+    Each foreground frame is the delta sample's signal plus the background
+    and fresh noise; the background frames hold background and noise only
+    (`mpikeras.simulation.frames.record_scan`; with the realism effects of
+    `config` on, the calibration's tracer batch, sample and positions are
+    drawn first, `realise`). The returned system matrix is
+    background-corrected, like `read_system_matrix` returns a real one. The
+    same seed gives the same data.
 
     Example:
 
