@@ -62,19 +62,21 @@ class BackgroundModel:
     """
 
     enabled: bool = False
-    #: No source gives the level of in-band background lines; conservative: 5x the noise per sample.
+    #: No source found (docs/simulator.md, Sources); conservative: 5x the noise per sample,
+    #: visible in the SNR estimate yet far below the 0.16 to 1.2 mV voxel signals.
     harmonic_volt: float = 10e-6
     #: Harmonics of 24.5 / 26.0 kHz up to 600 kHz (the band's top, mpi-facts section 5).
     max_harmonic: int = 24
-    #: No source gives a count; conservative: 2 interference lines per channel.
+    #: No source found; conservative: 2 interference lines per channel.
     num_interference_lines: int = 2
-    #: No source gives the level; conservative: as strong as the 2nd harmonic line.
+    #: No source found; conservative: as strong as the 2nd harmonic line.
     interference_volt: float = 10e-6
-    #: No source gives a rate; conservative: 5 % per sqrt(hour) (0.5 % over a row of 19 voxels).
+    #: No source found (arXiv:2006.05741 says backgrounds drift, gives no rate); conservative:
+    #: 5 % per sqrt(hour) (0.5 % over a row of 19 voxels).
     drift_per_sqrt_hour: float = 0.05
     #: OpenMPIData.jl docs/src/calibration.md: 1000 averages per position.
     averages: int = 1000
-    #: No source gives the robot's move time; conservative: 1 s per position.
+    #: No source found; conservative: 1 s per position (it only sets the drift time per frame).
     robot_move_s: float = 1.0
 
     def __post_init__(self) -> None:

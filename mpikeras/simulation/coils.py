@@ -60,17 +60,19 @@ class CoilModel:
     """
 
     enabled: bool = False
-    #: No source gives the Bruker coil's map; conservative: 5 % change at the drive-field FOV edge.
+    #: No source found (docs/simulator.md, Sources); conservative: 5 % change at the drive-field
+    #: FOV edge, a small deviation from the usual homogeneous-coil assumption (mpi-facts section 4).
     sensitivity_change_at_edge: float = -0.05
     #: The 2D drive-field FOV's half width, 12 mm (mpi-facts section 1).
     edge_radius_m: float = 0.012
-    #: No source gives the x-y decoupling; conservative: -40 dB (1 %).
+    #: No source found; conservative: -40 dB (1 %), a modest residual for orthogonal coils.
     coupling: float = 0.01
-    #: No source gives the chain's temperature coefficient; conservative: 0.2 % per kelvin.
+    #: No source found; conservative: 0.2 % per kelvin (0.2 % gain change for 1 K).
     gain_per_kelvin: float = 2e-3
-    #: No source gives it; conservative: 1 K between calibrations (OpenMPIData warms up 30 min).
+    #: No source found; conservative: 1 K between calibrations (OpenMPIData warms up 30 min,
+    #: docs/src/calibration.md, so temperature matters; it gives no number).
     temperature_std_kelvin: float = 1.0
-    #: No source gives it; conservative: 0.5 K per hour during a calibration.
+    #: No source found; conservative: 0.5 K per hour during a calibration.
     temperature_drift_std_kelvin_per_hour: float = 0.5
     temperature_offset_kelvin: float = 0.0
 

@@ -162,7 +162,8 @@ SCENARIOS: dict[str, Scenario] = {
             effects=True,
             batch=False,
             delta_sample_size_m=OPENMPI_DELTA_SAMPLE_M,
-            # No source gives these; conservative: 5 K (1 % gain at 0.2 %/K), 4x the default drift.
+            # No source found (docs/simulator.md, Sources); conservative: 5 K (1 % gain at
+            # 0.2 %/K), 4x the default drift.
             temperature_offset_kelvin=5.0,
             background_drift_per_sqrt_hour=0.2,
         ),

@@ -48,9 +48,9 @@ class DeltaSampleErrors:
     """
 
     enabled: bool = False
-    #: No source gives the delta sample's iron error; conservative: 3 % (1 sigma).
+    #: No source found (docs/simulator.md, Sources); conservative: 3 % (1 sigma) of the iron.
     concentration_error_std: float = 0.03
-    #: No source gives the robot's accuracy; conservative: 0.05 mm per axis (1 sigma).
+    #: No source found; conservative: 0.05 mm per axis (1 sigma), 5 % of a 1 mm voxel.
     position_jitter_std_m: float = 50e-6
 
     def __post_init__(self) -> None:
@@ -91,9 +91,10 @@ class TracerBatch:
     """
 
     enabled: bool = False
-    #: No source gives perimag's batch spread; conservative: 3 % of the median diameter (1 sigma).
+    #: No source found (docs/simulator.md, Sources); conservative: 3 % of the median diameter
+    #: (1 sigma).
     diameter_std: float = 0.03
-    #: No source gives it; conservative: 10 % of the log-normal width (1 sigma).
+    #: No source found; conservative: 10 % of the log-normal width (1 sigma).
     sigma_std: float = 0.10
 
     def __post_init__(self) -> None:

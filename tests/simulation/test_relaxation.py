@@ -9,10 +9,16 @@ from mpikeras.simulation import ParticleModel, preset, simulate_signals
 from mpikeras.simulation.relaxation import FieldDependentRelaxation, effective_relaxation_time_s
 
 
-def test_the_relaxation_time_follows_yoshida_and_enpuku():
+def test_the_relaxation_time_follows_the_empirical_brownian_fit():
+    # tau / tau0 = 1 / sqrt(1 + 0.126 xi^1.72), the form read in the cited source.
     model = FieldDependentRelaxation(enabled=True)
+    assert (model.coefficient, model.exponent) == (0.126, 1.72)
     xi = np.array([0.0, 1.0, 10.0])
-    assert np.allclose(model.relative_time(xi), 1 / np.sqrt(1 + 0.126 * xi**2))
+    assert np.allclose(model.relative_time(xi), 1 / np.sqrt(1 + 0.126 * xi**1.72))
+    # Debye at low field: tau -> tau0 as xi -> 0, and it only shortens as the field grows.
+    small = np.array([0.0, 1e-6, 1e-3, 1e-2])
+    assert np.allclose(model.relative_time(small), 1.0, atol=1e-3)
+    assert np.all(np.diff(model.relative_time(np.linspace(0, 20, 50))) < 0)
 
 
 def test_at_low_field_the_model_is_the_debye_filter():
