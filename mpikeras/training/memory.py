@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from mpikeras._system import available_memory_bytes
 from mpikeras.config import FinetuneConfig, TrainingConfig
 from mpikeras.errors import ConfigError
 from mpikeras.models.encoder import encoder_output_length
@@ -135,21 +136,11 @@ def estimate_training_memory(
     return MemoryEstimate(sum(layers.values()), largest, layers[largest], activation_bytes)
 
 
-def available_memory_bytes() -> int:
+def training_memory_limit_bytes() -> int:
     """Memory a run may use: `MPIKERAS_MAX_TRAINING_BYTES`, else what the system has free now."""
     if os.environ.get(MAX_TRAINING_BYTES_ENV):
         return int(float(os.environ[MAX_TRAINING_BYTES_ENV]))
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf
-        return 2**62
+    return available_memory_bytes()
 
 
 def _gib(n: int) -> str:
@@ -173,7 +164,7 @@ def check_training_memory(
         config: the run's configuration.
         signal_shape: (V, C) of the training signals.
         available_bytes: the memory the run may use; defaults to
-            `available_memory_bytes()`.
+            `training_memory_limit_bytes()`.
 
     Returns:
         The `MemoryEstimate` of a run that fits.
@@ -184,7 +175,7 @@ def check_training_memory(
             what is available.
     """
     estimate = estimate_training_memory(config, signal_shape)
-    available = available_memory_bytes() if available_bytes is None else available_bytes
+    available = training_memory_limit_bytes() if available_bytes is None else available_bytes
     if estimate.total_bytes <= available:
         return estimate
     if estimate.activation_bytes >= estimate.parameter_bytes:

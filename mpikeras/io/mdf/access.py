@@ -18,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from mpikeras._system import available_memory_bytes
 from mpikeras.errors import MDFError
 from mpikeras.io.mdf.schema import DATA
 
@@ -38,17 +39,7 @@ def read_limit_bytes() -> int:
     """
     if os.environ.get(MAX_READ_BYTES_ENV):
         return int(float(os.environ[MAX_READ_BYTES_ENV]))
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - no sysconf
-        return 2**62
+    return available_memory_bytes() // 2
 
 
 class Reader:
