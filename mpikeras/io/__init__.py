@@ -12,6 +12,7 @@ from mpikeras.io.mdf import (
     write_measurement,
     write_system_matrix,
 )
+from mpikeras.io.mdf.frames import MeasurementFrames, open_measurement_frames
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
 from mpikeras.io.summary import format_summary, summarize
@@ -23,12 +24,14 @@ __all__ = [
     "DriveField",
     "Grid",
     "Measurement",
+    "MeasurementFrames",
     "Metadata",
     "SystemMatrix",
     "atomic_path",
     "format_summary",
     "mdf_kind",
     "missing_required_fields",
+    "open_measurement_frames",
     "read_measurement",
     "read_system_matrix",
     "summarize",
