@@ -129,10 +129,10 @@ def reconstruct_stream(
 ) -> StreamResult:
     """Reconstruct every frame (or every block average) of a measurement, block by block.
 
-    At most `chunk_frames` frames (rounded down to a multiple of `average`,
-    at least `average`) are read and held at once, so memory does not grow
-    with the measurement. A final block of fewer than `average` frames is
-    left out.
+    At most `chunk_frames` frames are read and held at once, so memory does
+    not grow with the measurement; an average of more frames than that is
+    summed over several blocks. A final block of fewer than `average` frames
+    is left out.
 
     Example:
 
@@ -203,29 +203,32 @@ def _stream(
         )
     num_images = selected.size // average
     used = selected[: num_images * average]
-    block = max(average, chunk_frames // average * average)
-    dtype = getattr(reconstructor, "dtype", np.float64)
+    dtype = np.dtype(getattr(reconstructor, "dtype", np.float64))
+    # Averages are summed in float64 (a mean of thousands of float32 frames loses digits).
+    sum_dtype = np.float64 if average > 1 else dtype
 
     start_s = time.perf_counter()
-    background = source.background_mean(block)
+    background = source.background_mean(chunk_frames)
     if background is not None:
         background = background.mean(axis=0).astype(dtype)  # (C, V), periods averaged
     images = None
     max_block_bytes = 0
-    for start in range(0, used.size, block):
-        indices = used[start : start + block]
+    pending = None  # (group, running sum) of an average that the next block continues
+    for start in range(0, used.size, chunk_frames):
+        indices = used[start : start + chunk_frames]
         data = source.read(foreground[indices])  # (n, J, C, V) float32 volts
         max_block_bytes = max(max_block_bytes, data.nbytes)
-        signals = data.mean(axis=1, dtype=dtype) if data.shape[1] > 1 else data[:, 0]
-        signals = signals.astype(dtype, copy=False)
-        if average > 1:
-            signals = signals.reshape(-1, average, *signals.shape[1:]).mean(axis=1)
-        if background is not None:
-            signals = signals - background
-        out = reconstructor(signals, acquisition)
-        if images is None:
-            images = np.empty((num_images, *out.shape[1:]), dtype=out.dtype)
-        images[start // average : start // average + out.shape[0]] = out
+        signals = data.mean(axis=1, dtype=sum_dtype) if data.shape[1] > 1 else data[:, 0]
+        signals = signals.astype(sum_dtype, copy=False)
+        groups, signals, pending = _block_means(signals, start, average, pending)
+        if groups.size:
+            signals = signals.astype(dtype, copy=False)
+            if background is not None:
+                signals = signals - background
+            out = reconstructor(signals, acquisition)
+            if images is None:
+                images = np.empty((num_images, *out.shape[1:]), dtype=out.dtype)
+            images[groups] = out
         if progress is not None:
             progress(start + indices.size, used.size)
     seconds = time.perf_counter() - start_s
@@ -237,9 +240,36 @@ def _stream(
         method=reconstructor.name,
         seconds=seconds,
         frame_duration_s=frame_duration_s(acquisition, source.num_periods),
-        chunk_frames=block,
+        chunk_frames=chunk_frames,
         max_block_bytes=max_block_bytes,
     )
+
+
+def _block_means(signals: np.ndarray, start: int, average: int, pending):
+    """The averages of `average` frames that end in this block of `signals`.
+
+    `signals` are frames `start`, `start + 1`, ... of the selection; an
+    average that begins in an earlier block arrives as `pending` (its group
+    and running sum), one that continues into the next block leaves as the
+    new `pending`.
+
+    Returns:
+        (groups (int array), their means (g, C, V), the new pending or None).
+    """
+    if average == 1:
+        return np.arange(start, start + signals.shape[0]), signals, None
+    positions = np.arange(start, start + signals.shape[0])
+    starts = np.unique(np.r_[0, np.flatnonzero(positions % average == 0)])
+    sums = np.add.reduceat(signals, starts, axis=0)
+    groups = positions[starts] // average
+    if pending is not None and groups[0] == pending[0]:
+        sums[0] += pending[1]
+    ends = np.r_[starts[1:], signals.shape[0]] + start
+    pending = None
+    if ends[-1] < (groups[-1] + 1) * average:  # the last average goes on in the next block
+        pending = (groups[-1], sums[-1])
+        groups, sums = groups[:-1], sums[:-1]
+    return groups, sums / average, pending
 
 
 def _select(frames: slice | None, num_foreground: int) -> np.ndarray:
