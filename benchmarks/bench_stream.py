@@ -13,10 +13,13 @@ reconstructs every frame from the file, in blocks of 256 frames, with
 
 timing reading and reconstruction together (median of repeats; the
 Tikhonov operator's one-off computation and the model's compilation are
-reported apart). It also reports how far the Tikhonov images are from
-Kaczmarz with 3 sweeps (a different problem: early stopping and projection)
-and from Kaczmarz at 3000 sweeps without projection (the same problem), and
-the largest block of frames held in memory.
+reported apart), per second of wall-clock time and per second of this
+process's CPU time (which the load of other processes on a shared machine
+does not inflate; with BLAS threads it counts every thread). It also
+reports how far the Tikhonov images are from Kaczmarz with 3 sweeps (a
+different problem: early stopping and projection) and from Kaczmarz at 3000
+sweeps without projection (the same problem), and the largest block of
+frames held in memory.
 
 Run `python benchmarks/bench_stream.py [--quick]`, or call `run()`.
 """
@@ -63,8 +66,13 @@ def cpu_name() -> str:
 
 
 def _median_stream(source, reconstructor, repeats: int, **kwargs):
+    """The first result and the median frames per wall-clock and per CPU second."""
     results = [reconstruct_stream(source, reconstructor, **kwargs) for _ in range(repeats)]
-    return results[0], statistics.median(r.frames_per_second for r in results)
+    return (
+        results[0],
+        statistics.median(r.frames_per_second for r in results),
+        statistics.median(r.frames_per_cpu_second for r in results),
+    )
 
 
 def run(quick: bool = False, filters: int | None = None) -> dict:
@@ -97,6 +105,7 @@ def run(quick: bool = False, filters: int | None = None) -> dict:
     sm = simulate_system_matrix(config)
     bolus = simulate_bolus(config, num_frames=num_frames, segment_m=1e-3 if quick else 0.5e-3)
     result: dict = {"cpu": cpu_name(), "frames": num_frames, "chunk_frames": chunk}
+    result["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bolus.mdf"
         write_measurement(path, bolus.measurement)
@@ -105,14 +114,14 @@ def run(quick: bool = False, filters: int | None = None) -> dict:
         operator = tikhonov_operator(sm)
         setup_s = time.perf_counter() - start
         reconstruct_stream(path, operator, chunk_frames=chunk)  # warm-up
-        tikhonov, fps = _median_stream(path, operator, repeats, chunk_frames=chunk)
-        result["tikhonov"] = _figures(fps, num_frames, setup_s=setup_s)
+        tikhonov, *fps = _median_stream(path, operator, repeats, chunk_frames=chunk)
+        result["tikhonov"] = _figures(*fps, num_frames, setup_s=setup_s)
         result["max_block_bytes"] = tikhonov.max_block_bytes
 
         solver = kaczmarz_solver(sm)
         frames = slice(0, kaczmarz_frames)
-        classic, fps = _median_stream(path, solver, 1, frames=frames, chunk_frames=chunk)
-        result["kaczmarz"] = _figures(fps, kaczmarz_frames)
+        classic, *fps = _median_stream(path, solver, 1, frames=frames, chunk_frames=chunk)
+        result["kaczmarz"] = _figures(*fps, kaczmarz_frames)
 
         keras.utils.set_random_seed(0)
         model = DirectReconstruction(Encoder((1632, 2), filters=filters), normalization_scale=1.0)
@@ -121,8 +130,8 @@ def run(quick: bool = False, filters: int | None = None) -> dict:
         start = time.perf_counter()
         reconstruct_stream(path, learned, frames=frames, chunk_frames=chunk)  # compiles
         compile_s = time.perf_counter() - start
-        _, fps = _median_stream(path, learned, repeats, frames=frames, chunk_frames=chunk)
-        result["learned"] = _figures(fps, learned_frames, compile_s=compile_s, filters=filters)
+        _, *fps = _median_stream(path, learned, repeats, frames=frames, chunk_frames=chunk)
+        result["learned"] = _figures(*fps, learned_frames, compile_s=compile_s, filters=filters)
 
     # Agreement on one frame in the middle of the stream.
     frame = kaczmarz_frames // 2
@@ -140,11 +149,13 @@ def run(quick: bool = False, filters: int | None = None) -> dict:
     return result
 
 
-def _figures(fps: float, frames: int, **extra) -> dict:
+def _figures(fps: float, fps_cpu: float, frames: int, **extra) -> dict:
     return {
         "frames": frames,
         "frames_per_s": fps,
         "realtime_factor": fps / SCANNER_FRAMES_PER_S,
+        "frames_per_cpu_s": fps_cpu,
+        "realtime_factor_per_cpu_s": fps_cpu / SCANNER_FRAMES_PER_S,
         **extra,
     }
 
@@ -156,8 +167,8 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
 def print_table(result: dict) -> None:
     """The figures of `run` as a small table."""
     print(f"frame stream, 19 x 19, {result['frames']} frames, blocks of {result['chunk_frames']}")
-    print(f"CPU: {result['cpu']}")
-    print(f"{'method':<34}{'frames/s':>10}{'x real time':>13}")
+    print(f"CPU: {result['cpu']}, load average {result['load_average']:.1f} (1 minute)")
+    print(f"{'method':<34}{'frames/s':>10}{'x real time':>13}{'frames/CPU-s':>14}{'x':>8}")
     labels = {
         "tikhonov": "classic, Tikhonov operator",
         "kaczmarz": "classic, Kaczmarz 3 sweeps",
@@ -165,7 +176,10 @@ def print_table(result: dict) -> None:
     }
     for key, label in labels.items():
         figures = result[key]
-        print(f"{label:<34}{figures['frames_per_s']:>10.0f}{figures['realtime_factor']:>12.2f}x")
+        print(
+            f"{label:<34}{figures['frames_per_s']:>10.0f}{figures['realtime_factor']:>12.2f}x"
+            f"{figures['frames_per_cpu_s']:>14.0f}{figures['realtime_factor_per_cpu_s']:>7.2f}x"
+        )
     print(
         f"Tikhonov vs Kaczmarz 3 sweeps: {result['tikhonov_vs_kaczmarz_3_sweeps']:.2g}; vs "
         f"Kaczmarz at {result['converged_sweeps']} sweeps: "
