@@ -81,7 +81,13 @@ class TikhonovOperator:
 
         `acquisition` is not needed (the operator was made for the SM's).
         """
-        x = np.asarray(signals)[:, list(self.channels)].astype(self.kernel.dtype, copy=False)
+        signals = np.asarray(signals)
+        first, count = self.channels[0], len(self.channels)
+        if self.channels == tuple(range(first, first + count)):
+            x = signals[:, first : first + count]  # a view: no copy
+        else:
+            x = signals[:, list(self.channels)]
+        x = x.astype(self.kernel.dtype, copy=False)
         images = x.reshape(x.shape[0], -1) @ self.kernel
         if self.enforce_positive:
             np.maximum(images, 0.0, out=images)

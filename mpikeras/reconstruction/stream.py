@@ -242,9 +242,9 @@ def _stream(
         signals = signals.astype(sum_dtype, copy=False)
         groups, signals, pending = _block_means(signals, start, average, pending)
         if groups.size:
-            signals = signals.astype(dtype, copy=False)
+            signals = signals.astype(dtype, copy=False)  # a fresh array: ours to change
             if background is not None:
-                signals = signals - background
+                np.subtract(signals, background, out=signals)
             out = reconstructor(signals, acquisition)
             if images is None:
                 images = np.empty((num_images, *out.shape[1:]), dtype=out.dtype)

@@ -39,7 +39,8 @@ class MeasurementFrames:
         is_background_frame: bool array, shape (N,), one flag per frame.
         num_periods: periods per frame (J).
         reader: callable mapping file frame indices (int array) to their
-            time-domain data, float32 array of shape (n, J, C, V), volts.
+            time-domain data, a new float32 array of shape (n, J, C, V),
+            volts, which the caller may change.
         source: what is read (the file's path, or "in-memory measurement").
     """
 
@@ -71,7 +72,7 @@ class MeasurementFrames:
         return 4 * self.num_periods * acq.num_receive_channels * acq.num_sampling_points
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        """The frames at `indices` (file order), float32 (n, J, C, V), volts."""
+        """The frames at `indices` (file order), a new float32 array (n, J, C, V), volts."""
         return self.reader(np.asarray(indices, dtype=np.int64).reshape(-1))
 
     def background_mean(self, block_frames: int = 256) -> np.ndarray | None:
@@ -106,7 +107,7 @@ class MeasurementFrames:
         data = measurement.data
 
         def reader(indices: np.ndarray) -> np.ndarray:
-            return np.asarray(data[indices], dtype=np.float32)
+            return np.array(data[indices], dtype=np.float32)  # a copy, never a view
 
         return cls(
             acquisition=measurement.acquisition,
