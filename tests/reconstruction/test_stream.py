@@ -56,11 +56,16 @@ def data(tmp_path_factory):
 
 def test_chunked_equals_unchunked_and_file_equals_memory(data):
     measurement = data["bolus"].measurement
-    for solver, rtol in ((data["tikhonov"], 1e-5), (data["kaczmarz"], 1e-10)):
-        whole = reconstruct_stream(measurement, solver, chunk_frames=1000)
-        chunked = reconstruct_stream(data["root"] / "bolus.mdf", solver, chunk_frames=7)
-        assert whole.images.shape == (NUM_FRAMES, 19, 19)
-        assert chunked.frame_indices[:, 0].tolist() == list(range(NUM_FRAMES))
+    for solver, rtol, count in (
+        (data["tikhonov"], 1e-5, NUM_FRAMES),
+        (data["kaczmarz"], 1e-10, 16),
+    ):
+        frames = slice(0, count)
+        whole = reconstruct_stream(measurement, solver, frames=frames, chunk_frames=1000)
+        path = data["root"] / "bolus.mdf"
+        chunked = reconstruct_stream(path, solver, frames=frames, chunk_frames=7)
+        assert whole.images.shape == (count, 19, 19)
+        assert chunked.frame_indices[:, 0].tolist() == list(range(count))
         assert relative(chunked.images, whole.images) < rtol
         assert chunked.method == solver.name and chunked.frames_per_second > 0
         assert chunked.frame_duration_s == pytest.approx(652.8e-6)
@@ -89,8 +94,10 @@ def test_a_file_larger_than_the_read_limit_is_read_in_bounded_blocks(data, monke
 
 
 def test_classic_stream_equals_per_frame_kaczmarz(data):
-    result = reconstruct_stream(data["bolus"].measurement, data["kaczmarz"], frames=slice(3, 15))
-    expected = reconstruct(data["sm"], data["bolus"].measurement, average_frames=False)[3:15, 0]
+    measurement = data["bolus"].measurement
+    result = reconstruct_stream(measurement, data["kaczmarz"], frames=slice(3, 15))
+    spectra = measurement.spectra(frames=slice(3, 15), average_frames=False)
+    expected = reconstruct(data["sm"], spectra)[:, 0]
     assert result.images.shape == (12, 19, 19)
     assert result.frame_indices[:, 0].tolist() == list(range(3, 15))
     assert relative(result.images, expected) < KACZMARZ_RTOL
