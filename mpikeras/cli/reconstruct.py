@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         choices=("kaczmarz", "tikhonov"),
         default="kaczmarz",
         help="classic solver: Kaczmarz sweeps (default) or the precomputed Tikhonov operator "
-        "(exact minimiser, negatives clipped; about 100x faster for frame streams)",
+        "(exact minimiser, negatives clipped; more than 10x faster for frame streams)",
     )
     p.add_argument(
         "--lambda",
