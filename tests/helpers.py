@@ -295,3 +295,24 @@ def tiny_config(source) -> dict:
         "optimizer": {"learning_rate": 1e-3},
         "jit_compile": "false",
     }
+
+
+def run_with_file_size_limit(argv: list[str], limit_bytes: int, **kwargs):
+    """Run `mpikeras argv` in a fresh process whose files may not grow beyond `limit_bytes`.
+
+    A real write failure, as a full disk gives one: the kernel refuses the
+    write with EFBIG (SIGXFSZ ignored) wherever the process writes.
+    """
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    command = [sys.executable, "-m", "mpikeras.cli.main", *argv]
+    return subprocess.run(
+        command, preexec_fn=limit, capture_output=True, text=True, timeout=600, **kwargs
+    )

@@ -13,16 +13,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
-import os
 import re
 import sys
 
 from mpikeras import __version__
+from mpikeras.cli._quiet import quiet_tensorflow
 from mpikeras.errors import MPIKerasError
 
 #: The package's own verbs, in the order `--help` lists them (entry-point verbs follow).
 COMMANDS = (
     "info",
+    "validate",
     "simulate",
     "pretrain",
     "train",
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `mpikeras` executable."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

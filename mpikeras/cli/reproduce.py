@@ -8,6 +8,8 @@ from mpikeras.cli._common import add_pipeline_argument
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from mpikeras.simulation.scenarios import DEFAULT_SCENARIO, SCENARIOS
+
     p = sub.add_parser(
         "reproduce",
         help="run the paper's protocol end to end on simulated data",
@@ -24,6 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="quick: minutes on a CPU; paper: the paper's 1000 epochs (for a GPU)",
     )
     p.add_argument("--seeds", type=int, default=1, help="training seeds (default 1)")
+    p.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        default=DEFAULT_SCENARIO,
+        help=f"simulated training/test pair (default {DEFAULT_SCENARIO}; see docs/simulator.md)",
+    )
     p.add_argument("--out", default="results", help="output directory (default ./results)")
     add_pipeline_argument(p)
     p.set_defaults(run=run)
@@ -36,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise MPIKerasError(f"--seeds must be at least 1, got {args.seeds}")
-    results = reproduce(args.out, args.preset, args.seeds, pipeline=args.pipeline)
+    results = reproduce(
+        args.out, args.preset, args.seeds, pipeline=args.pipeline, scenario=args.scenario
+    )
     print()
     print_tables(results)
     print(

@@ -11,17 +11,26 @@ from mpikeras.cli._common import add_overwrite_argument, refuse_existing
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from mpikeras.simulation.phantoms import PHANTOMS
     from mpikeras.simulation.presets import PRESETS
+    from mpikeras.simulation.scenarios import SCENARIOS
 
     p = sub.add_parser(
         "simulate",
-        help="simulate a system matrix (--preset) or a phantom measurement (--phantom)",
+        help="simulate a system matrix (--preset), a phantom measurement (--phantom) or a "
+        "scenario's training/test pair (--scenario)",
         description="Simulate the OpenMPIData Bruker scanner and write an MDF v2 file: a "
         "calibration (system matrix) with --preset, or a phantom measurement with --phantom "
-        "(then --preset picks the scanner and ground-truth grid, default openmpi-2d-37).",
+        "(then --preset picks the scanner and ground-truth grid, default openmpi-2d-37). With "
+        "--scenario, write into the folder --out a scenario's training SM, test SM, noise-free "
+        "test SM and resolution phantom, as `mpikeras reproduce --scenario` uses them.",
     )
     p.add_argument("--preset", choices=sorted(PRESETS), help="calibration preset")
     p.add_argument("--phantom", choices=sorted(PHANTOMS), help="phantom to measure")
-    p.add_argument("--out", required=True, help="output MDF file (written atomically)")
+    p.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), help="training/test pair (--out is a folder)"
+    )
+    p.add_argument(
+        "--out", required=True, help="output MDF file (written atomically), or folder (--scenario)"
+    )
     add_overwrite_argument(p)
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument(
@@ -46,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from mpikeras.simulation import preset, simulate_system_matrix
     from mpikeras.simulation.phantoms import simulate_measurement
 
+    if args.scenario:
+        return _scenario(args)
     refuse_existing([args.out], args.overwrite)
     if args.frames < 1:
         raise MPIKerasError(f"--frames must be at least 1, got {args.frames}")
@@ -75,4 +86,21 @@ def run(args: argparse.Namespace) -> int:
         f"wrote system matrix {args.preset} ({nx} x {ny} x {nz} voxels, "
         f"{sm.num_channels} channels, {sm.spectra.shape[1]} frequencies) to {path}"
     )
+    return 0
+
+
+def _scenario(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mpikeras.errors import MPIKerasError
+    from mpikeras.simulation.scenarios import FILES, write_scenario
+
+    if args.preset or args.phantom:
+        raise MPIKerasError(
+            "--scenario writes its own calibrations and phantom; drop --preset and --phantom"
+        )
+    refuse_existing([Path(args.out) / name for name in FILES.values()], args.overwrite)
+    paths = write_scenario(args.scenario, args.out, overwrite=args.overwrite)
+    names = ", ".join(p.name for p in paths.values())
+    print(f"wrote scenario {args.scenario} to {args.out}: {names}")
     return 0

@@ -10,17 +10,11 @@ import numpy as np
 
 from mpikeras.evaluation.protocol import ProtocolSettings
 from mpikeras.evaluation.truth import projected_amount
-from mpikeras.io import (
-    read_measurement,
-    read_system_matrix,
-    write_measurement,
-    write_system_matrix,
-)
+from mpikeras.io import read_measurement, read_system_matrix
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.system_matrix import SystemMatrix
-from mpikeras.simulation import preset as simulation_preset
-from mpikeras.simulation import simulate_system_matrix
-from mpikeras.simulation.phantoms import resolution_phantom, simulate_measurement
+from mpikeras.simulation.phantoms import resolution_phantom
+from mpikeras.simulation.scenarios import DEFAULT_SCENARIO, write_scenario
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -34,6 +28,8 @@ class ProtocolData:
         paths: role ("train_sm", "test_sm", "measurement", "noise_free_test_sm") -> file.
         noise_free_test_sm: the test SM without receiver noise, where the data
             is simulated (`None` for measured data).
+        scenario: the simulation scenario the data comes from
+            (`mpikeras.simulation.scenarios`), `None` for measured data.
     """
 
     train_sm: SystemMatrix
@@ -41,6 +37,7 @@ class ProtocolData:
     measurement: Measurement | None
     paths: dict[str, Path]
     noise_free_test_sm: SystemMatrix | None = None
+    scenario: str | None = None
 
     @classmethod
     def read(
@@ -58,42 +55,21 @@ class ProtocolData:
         )
 
 
-#: The simulated calibrations of the protocol: role -> (preset, seed).
-SIMULATED_CALIBRATIONS = {"train_sm": ("openmpi-2d-19", 0), "test_sm": ("openmpi-2d-37", 1)}
-#: Seed of the simulated phantom measurement.
-PHANTOM_SEED = 2
-
-
-def prepare_protocol_data(data_dir: Path, log: Callable[[str], None] = print) -> ProtocolData:
-    """Simulate (once) and load the training SM, test SM, resolution phantom and noise-free test SM.
+def prepare_protocol_data(
+    data_dir: Path, log: Callable[[str], None] = print, scenario: str = DEFAULT_SCENARIO
+) -> ProtocolData:
+    """Simulate (once) and load a scenario's training SM, test SM, resolution phantom and
+    noise-free test SM (`mpikeras.simulation.scenarios.write_scenario`).
 
     The noise-free test SM is the test calibration simulated with the same
-    seed and the receiver noise switched off, so that it differs from the
-    test SM by the noise alone.
+    seed and the receiver noise (and background drift) switched off, so that
+    it differs from the test SM by the noise alone.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "train_sm": data_dir / "calibration-openmpi-2d-19.mdf",
-        "test_sm": data_dir / "calibration-openmpi-2d-37.mdf",
-        "measurement": data_dir / "phantom-resolution.mdf",
-        "noise_free_test_sm": data_dir / "calibration-openmpi-2d-37-noise-free.mdf",
-    }
-    for role, (name, seed) in SIMULATED_CALIBRATIONS.items():
-        if not paths[role].exists():
-            write_system_matrix(paths[role], simulate_system_matrix(simulation_preset(name), seed))
-    if not paths["noise_free_test_sm"].exists():
-        name, seed = SIMULATED_CALIBRATIONS["test_sm"]
-        clean = simulate_system_matrix(simulation_preset(name).noise_free(), seed)
-        write_system_matrix(paths["noise_free_test_sm"], clean)
-    if not paths["measurement"].exists():
-        meas = simulate_measurement(
-            "resolution", simulation_preset(SIMULATED_CALIBRATIONS["test_sm"][0]), PHANTOM_SEED
-        )
-        write_measurement(paths["measurement"], meas)
-    log(f"data: {', '.join(str(p) for p in paths.values())}")
+    paths = write_scenario(scenario, data_dir, log)
+    log(f"data (scenario {scenario}): {', '.join(str(p) for p in paths.values())}")
     data = ProtocolData.read(paths["train_sm"], paths["test_sm"], paths["measurement"])
     clean = read_system_matrix(paths["noise_free_test_sm"], z_slice="central")
-    return dataclasses.replace(data, noise_free_test_sm=clean, paths=paths)
+    return dataclasses.replace(data, noise_free_test_sm=clean, paths=paths, scenario=scenario)
 
 
 def simulated_truth(test_sm: SystemMatrix, settings: ProtocolSettings) -> np.ndarray:

@@ -235,6 +235,15 @@ def _table_notes(results: Results) -> list[str]:
     return notes
 
 
+def _scenario_lines(results: Results) -> list[str]:
+    """The simulated world the data comes from, where the results record one."""
+    name = results.settings.get("scenario")
+    if not name:
+        return []
+    description = results.settings.get("scenario_description", "")
+    return ["", f"Simulation scenario `{name}`" + (f": {description}." if description else ".")]
+
+
 def markdown_report(results: Results) -> str:
     """`report.md`: the tables, the paper's numbers, the verdicts and the figures."""
     lines = [
@@ -243,6 +252,7 @@ def markdown_report(results: Results) -> str:
         f"{results.description}; {len(results.seeds)} seed(s); Keras backend "
         f"`{results.backend}`; {results.elapsed_s:.0f} s in the last call (runs finished "
         "by an earlier call are resumed, not retrained).",
+        *_scenario_lines(results),
         "",
         "## Results (NRMSE in %, mean ± std over voxels and seeds)",
         "",

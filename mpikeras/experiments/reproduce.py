@@ -42,6 +42,8 @@ from mpikeras.experiments.results import (
     Task,
 )
 from mpikeras.io.atomic import write_text_atomic
+from mpikeras.simulation.scenarios import DEFAULT_SCENARIO
+from mpikeras.simulation.scenarios import scenario as simulation_scenario
 from mpikeras.training.finetune import finetune
 from mpikeras.training.pretrain import pretrain
 from mpikeras.training.run_directory import ENCODER
@@ -180,6 +182,7 @@ def reproduce(
     pipeline: str = "auto",
     verbose: str | int = 2,
     log: Callable[[str], None] = print,
+    scenario: str = DEFAULT_SCENARIO,
 ) -> Results:
     """Run the paper's protocol end to end and write results, figures and report.
 
@@ -194,6 +197,8 @@ def reproduce(
         pipeline: input pipeline, "auto", "tf" or "python".
         verbose: Keras verbosity of the trainings.
         log: where progress lines go.
+        scenario: the simulated world (`mpikeras.simulation.scenarios`);
+            recorded in the results' settings as "scenario".
 
     Returns:
         The `Results` written to `results.json`.
@@ -204,10 +209,11 @@ def reproduce(
         )
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    scenario_spec = simulation_scenario(scenario)  # an unknown name fails before any work
     spec = REPRODUCE_PRESETS[preset] if isinstance(preset, str) else preset
     out = Path(out_dir)
     started = time.time()
-    data = prepare_protocol_data(out / "data", log)
+    data = prepare_protocol_data(out / "data", log, scenario)
     settings = ProtocolSettings()
     truth = simulated_truth(data.test_sm, settings)
     classic = _classic_setting(data, settings, out / "data")
@@ -250,7 +256,11 @@ def reproduce(
         scores=protocol_scores(per_seed, [head.method for head in HEADS.values()]),
         phantom=phantom_scores(recovery),
         example_voxel=reconstruction.example_voxel,
-        settings={"kaczmarz_tuned": dataclasses.asdict(classic)},
+        settings={
+            "kaczmarz_tuned": dataclasses.asdict(classic),
+            "scenario": scenario,
+            "scenario_description": scenario_spec.description,
+        },
         elapsed_s=round(time.time() - started, 1),
     )
     write_outputs(out, results, recovery, reconstruction)

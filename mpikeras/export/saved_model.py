@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from mpikeras._compat import tensorflow_available
 from mpikeras.config import DataConfig
 from mpikeras.data.sources import simulated_preset
 from mpikeras.errors import ConfigError, ExportError, RunDirectoryError
+from mpikeras.io.atomic import remove_stale_temporaries, temporary_prefix
 from mpikeras.models.heads import BracketRecovery, DirectReconstruction, SignalRecovery
 from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.signals import MM3
@@ -325,12 +327,24 @@ def export_saved_model(
         archive.add_endpoint(
             SIGNATURE_NAME, serving.fn, serving.input_signature, **_backend_export_kwargs()
         )
-        archive.write_out(tmp, verbose=False)
+        _write_out(archive, tmp, out_dir)
         (tmp / SIGNATURE_FILE).write_text(json.dumps(document, indent=2) + "\n")
     return out_dir
 
 
 # === Helpers ===
+
+
+def _write_out(archive: keras.export.ExportArchive, tmp: Path, out_dir: Path) -> None:
+    """Write the SavedModel; TensorFlow's write failures (a full disk) become an `OSError`."""
+    import tensorflow as tf
+
+    try:
+        archive.write_out(tmp, verbose=False)
+    except tf.errors.OpError as exc:
+        # TensorFlow names its temporary shard, then the reason: "PATH; File too large".
+        reason = exc.message.rsplit("; ", 1)[-1]
+        raise OSError(errno.EIO, f"writing the SavedModel failed: {reason}", str(out_dir)) from None
 
 
 def _task_spec(model: keras.Model, where: Path | None = None) -> dict[str, Any]:
@@ -504,7 +518,8 @@ def _atomic_directory(target: Path, run_dir: Path, overwrite: bool):
     """Yield a fresh directory beside `target` that replaces it if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     # Not tempfile.mkdtemp: its 0700 mode would keep a server of another user out.
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    remove_stale_temporaries(target.parent)
+    tmp = target.parent / f"{temporary_prefix(target)}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         yield tmp

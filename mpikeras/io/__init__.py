@@ -13,6 +13,7 @@ from mpikeras.io.mdf import (
     write_system_matrix,
 )
 from mpikeras.io.mdf.frames import MeasurementFrames, open_measurement_frames
+from mpikeras.io.mdf.validate import Finding, ValidationReport, validate_file
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
 from mpikeras.io.summary import format_summary, summarize
@@ -22,11 +23,13 @@ __all__ = [
     "REQUIRED_FIELDS",
     "Acquisition",
     "DriveField",
+    "Finding",
     "Grid",
     "Measurement",
     "MeasurementFrames",
     "Metadata",
     "SystemMatrix",
+    "ValidationReport",
     "atomic_path",
     "format_summary",
     "mdf_kind",
@@ -35,6 +38,7 @@ __all__ = [
     "read_measurement",
     "read_system_matrix",
     "summarize",
+    "validate_file",
     "write_measurement",
     "write_system_matrix",
     "write_text_atomic",

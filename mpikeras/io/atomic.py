@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +38,9 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.tmp-",
+        prefix=temporary_prefix(path),
         suffix=path.suffix if suffix is None else suffix,
         dir=path.parent,
     )
@@ -54,6 +58,54 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<host>[A-Za-z0-9_.-]+)\.(?P<pid>\d+)-[^/]*$")
+
+
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """The hidden name prefix of a temporary file (or folder) that will become `path`."""
+    return f".{Path(path).name}.tmp-{_HOST}.{os.getpid()}-"
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of writers on this host that no longer run.
+
+    A writer killed between creating its temporary file and renaming it
+    (SIGKILL, power loss) leaves a hidden `.<name>.tmp-<host>.<pid>-...`
+    file; its process is gone, so nobody will finish it. Files of live
+    processes and of other hosts (a shared file system) are left alone.
+
+    Args:
+        directory: the folder to clean.
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = _TEMPORARY.match(entry.name)
+            if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # a process of another user, or not a pid: leave it
+    return True
 
 
 def _fsync(path: Path) -> None:

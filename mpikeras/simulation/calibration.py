@@ -12,14 +12,22 @@ from mpikeras.io.acquisition import Acquisition
 from mpikeras.io.grid import Grid
 from mpikeras.io.metadata import Metadata
 from mpikeras.io.system_matrix import SystemMatrix
+from mpikeras.simulation.background import BACKGROUND_STREAM, BackgroundModel
+from mpikeras.simulation.coils import TEMPERATURE_STREAM, CoilModel
+from mpikeras.simulation.frames import frame_order, record_scan
 from mpikeras.simulation.particles import ParticleModel, magnetite_volume_fraction
 from mpikeras.simulation.receiver import ReceiveChain
+from mpikeras.simulation.relaxation import FieldDependentRelaxation, effective_relaxation_time_s
 from mpikeras.simulation.signal_model import (
-    feedthrough_spectrum,
     field_magnitude_bound,
     moment_rate,
-    noise_spectra,
     voltage_spectra,
+)
+from mpikeras.simulation.variation import (
+    BATCH_STREAM,
+    SAMPLE_STREAM,
+    DeltaSampleErrors,
+    TracerBatch,
 )
 
 
@@ -55,6 +63,21 @@ class CalibrationConfig:
             sampling. Defaults to the OpenMPIData 2D scanner.
         particles: `ParticleModel`. The tracer. Defaults to perimag-like.
         receiver: `ReceiveChain`. Coils, filter, noise and feed-through.
+        background: `BackgroundModel`. In-band lines, their drift and
+            interleaved background frames (off by default).
+        coils: `CoilModel`. Coil sensitivity map, x-y coupling, gain drift
+            with temperature (off by default).
+        relaxation: `FieldDependentRelaxation`. A Debye time per voxel
+            that shortens in strong fields (off by default).
+        sample_errors: `DeltaSampleErrors`. Concentration error and robot
+            jitter (off by default).
+        batch: `TracerBatch`. Batch-to-batch size distribution (off by
+            default).
+
+    Every effect is drawn per calibration from `numpy.random.default_rng((seed,
+    stream))` with a stream of its own (the noise keeps `default_rng(seed)`),
+    so a calibration's draws depend on its seed only, and with every effect
+    off the scan is the simulator's without them, bit for bit.
 
     Raises:
         ConfigError: for an unknown `slices`, a non-positive sample size or
@@ -70,6 +93,13 @@ class CalibrationConfig:
     acquisition: Acquisition = dataclasses.field(default_factory=Acquisition)
     particles: ParticleModel = dataclasses.field(default_factory=ParticleModel)
     receiver: ReceiveChain = dataclasses.field(default_factory=ReceiveChain)
+    background: BackgroundModel = dataclasses.field(default_factory=BackgroundModel)
+    coils: CoilModel = dataclasses.field(default_factory=CoilModel)
+    relaxation: FieldDependentRelaxation = dataclasses.field(
+        default_factory=FieldDependentRelaxation
+    )
+    sample_errors: DeltaSampleErrors = dataclasses.field(default_factory=DeltaSampleErrors)
+    batch: TracerBatch = dataclasses.field(default_factory=TracerBatch)
 
     def __post_init__(self) -> None:
         if self.slices not in ("central", "all"):
@@ -97,10 +127,23 @@ class CalibrationConfig:
         return self.grid.central_slice() if self.slices == "central" else self.grid
 
     def noise_free(self) -> CalibrationConfig:
-        """The same calibration without receiver noise: with the same seed, the
-        simulated SM differs from this one's by the noise alone."""
+        """The same calibration without receiver noise and background drift: with
+        the same seed, the simulated SM differs from this one's by the noise and
+        the drift left by the background correction alone (every other draw,
+        the gain's course included, is the same)."""
         receiver = dataclasses.replace(self.receiver, noise_std_volt=0.0)
-        return dataclasses.replace(self, receiver=receiver)
+        background = dataclasses.replace(self.background, drift_per_sqrt_hour=0.0)
+        return dataclasses.replace(self, receiver=receiver, background=background)
+
+    def with_effects(self, enabled: bool = True) -> CalibrationConfig:
+        """This calibration with every effect switched on (or off), magnitudes unchanged."""
+        return dataclasses.replace(
+            self,
+            **{
+                name: dataclasses.replace(getattr(self, name), enabled=enabled)
+                for name in ("background", "coils", "relaxation", "sample_errors", "batch")
+            },
+        )
 
 
 def box_quadrature(
@@ -154,7 +197,7 @@ def simulate_signals(
 
     Returns:
         complex64 array, shape (M, C, K): unnormalised rfft of one period,
-        volts.
+        volts, seen by coils of the sensitivity `config.coils.sensitivity_map`.
     """
     positions_m = np.asarray(positions_m, np.float64).reshape(-1, 3)
     offsets, weights = box_quadrature(config.delta_sample_size_m, config.quadrature)
@@ -167,7 +210,16 @@ def simulate_signals(
     for start in range(0, total, _POSITIONS_PER_CHUNK):
         chunk = positions_m[start : start + _POSITIONS_PER_CHUNK]
         rate = moment_rate(config.acquisition, table, chunk, offsets, weights * phi)
-        chunks.append(voltage_spectra(rate, config.acquisition, config.particles, config.receiver))
+        tau = None
+        if config.relaxation.enabled:
+            tau = effective_relaxation_time_s(
+                config.relaxation, config.particles, config.acquisition, chunk, rate
+            )
+        spectra = voltage_spectra(rate, config.acquisition, config.particles, config.receiver, tau)
+        if config.coils.enabled:
+            channels = spectra.shape[1]
+            spectra *= config.coils.sensitivity_map(chunk, channels)[..., None].astype(np.float32)
+        chunks.append(spectra)
         if progress is not None:
             progress(min(start + _POSITIONS_PER_CHUNK, total), total)
     return np.concatenate(chunks) if len(chunks) != 1 else chunks[0]
@@ -180,11 +232,13 @@ def simulate_system_matrix(
 ) -> SystemMatrix:
     """Simulate a calibration scan, as the robot of a real scanner records it.
 
-    Each foreground frame is the delta sample's signal plus the static
-    background and fresh noise; the background frames hold background and
-    noise only. The returned system matrix is background-corrected, like
-    `read_system_matrix` returns a real one. The same seed gives the same
-    data.
+    Each foreground frame is the delta sample's signal plus the background
+    and fresh noise; the background frames hold background and noise only
+    (`mpikeras.simulation.frames.record_scan`; with the realism effects of
+    `config` on, the calibration's tracer batch, sample and positions are
+    drawn first, `realise`). The returned system matrix is
+    background-corrected, like `read_system_matrix` returns a real one. The
+    same seed gives the same data.
 
     Example:
 
@@ -212,21 +266,23 @@ def simulate_system_matrix(
         ),
     )
     positions = grid.positions_m().reshape(-1, 3)
-    clean = simulate_signals(config, positions, progress)  # (O, C, K)
-    rng = np.random.default_rng(seed)
+    realised, actual = realise(config, seed, positions)
+    clean = simulate_signals(realised, actual, progress)  # (O, C, K)
+    rngs = effect_generators(seed)
+    order = frame_order(
+        config.background, positions.shape[0], grid.shape[2], config.num_background_frames
+    )
+    corrected, bg = record_scan(
+        clean, order, acq, config.receiver, config.background, config.coils, rngs
+    )
     c, k = clean.shape[1:]
-    background = feedthrough_spectrum(acq, config.receiver)
-    std = config.receiver.noise_std_volt
-    fg_raw = clean + background + noise_spectra(rng, (positions.shape[0], c), acq, std)
-    bg = background + noise_spectra(rng, (config.num_background_frames, c), acq, std)
-    corrected = fg_raw - bg.mean(axis=0) if bg.shape[0] else fg_raw - background
     nz, ny, nx = grid.shape
     spectra = np.transpose(corrected.reshape(nz, ny, nx, c, k), (3, 4, 0, 1, 2))
     metadata = Metadata(
         experiment_name="simulated calibration",
         experiment_description=f"mpikeras simulation, seed {seed}",
         experiment_subject="delta sample",
-        tracer_concentration_mol_per_l=config.concentration_mol_per_l,
+        tracer_concentration_mol_per_l=config.concentration_mol_per_l,  # nominal, as labelled
         tracer_volume_l=float(np.prod(config.delta_sample_size_m)) * 1e3,
     )
     sm = SystemMatrix(
@@ -239,3 +295,46 @@ def simulate_system_matrix(
         method="simulation",
     )
     return dataclasses.replace(sm, snr=sm.estimate_snr())
+
+
+def effect_generators(seed: int) -> dict[str, np.random.Generator]:
+    """The generators of one calibration: "noise" (`default_rng(seed)`) and one per effect.
+
+    Example:
+
+    >>> sorted(effect_generators(0))
+    ['background', 'batch', 'noise', 'sample', 'temperature']
+    """
+    streams = {
+        "background": BACKGROUND_STREAM,
+        "temperature": TEMPERATURE_STREAM,
+        "sample": SAMPLE_STREAM,
+        "batch": BATCH_STREAM,
+    }
+    rngs = {name: np.random.default_rng((seed, stream)) for name, stream in streams.items()}
+    return {"noise": np.random.default_rng(seed), **rngs}
+
+
+def realise(
+    config: CalibrationConfig, seed: int, positions_m: np.ndarray
+) -> tuple[CalibrationConfig, np.ndarray]:
+    """The calibration as it happened: its tracer batch, its sample's iron content, its positions.
+
+    Args:
+        config: the nominal calibration.
+        seed: the calibration's seed.
+        positions_m: nominal delta-sample positions, shape (M, 3).
+
+    Returns:
+        `(config, positions_m)`: the nominal ones when `sample_errors` and
+        `batch` are off.
+    """
+    rngs = effect_generators(seed)
+    factor, offsets = config.sample_errors.draw(rngs["sample"], positions_m.shape[0])
+    particles = config.batch.draw(config.particles, rngs["batch"])
+    if not (config.sample_errors.enabled or config.batch.enabled):
+        return config, positions_m
+    realised = dataclasses.replace(
+        config, particles=particles, concentration_mol_per_l=config.concentration_mol_per_l * factor
+    )
+    return realised, positions_m + offsets

@@ -6,8 +6,10 @@ particle interactions; mpi-facts section 4), so frame f measures
 piece of the vessel. Here S is computed once per vessel segment with the
 phantom code path (`phantom_spectra`: the simulator's particle, drive-field
 and receive-chain physics over the segment's volume, not the system matrix a
-reconstruction uses, so reconstructing it is no inverse crime), and the
-background and noise of every frame come from `simulate_measurement`.
+reconstruction uses, so reconstructing it is no inverse crime), and each
+frame passes the receive chain of the static phantom measurements
+(`receive_frames`: feed-through, background, coils and noise, with the
+effects `config` switches on).
 
 Python use (there is no `mpikeras simulate` choice for it):
 
@@ -30,8 +32,9 @@ from mpikeras.errors import ConfigError
 from mpikeras.io.grid import Grid
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
-from mpikeras.simulation.calibration import CalibrationConfig
-from mpikeras.simulation.phantoms import Phantom, phantom_spectra, simulate_measurement
+from mpikeras.simulation.calibration import CalibrationConfig, effect_generators
+from mpikeras.simulation.frames import receive_frames
+from mpikeras.simulation.phantoms import Phantom, phantom_spectra
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,8 +135,8 @@ def simulate_bolus(
     The vessel is cut into segments of length `segment_m`; each segment's
     spectrum at the peak concentration is computed once (`phantom_spectra`)
     and each frame sums them weighted by the bolus profile at that time (the
-    profile is taken constant over a segment). Background and noise are
-    those of `simulate_measurement` with the same seed. Memory grows with
+    profile is taken constant over a segment). Background, noise and the
+    receive chain are those of `simulate_measurement` (`receive_frames`). Memory grows with
     `num_frames` (about 20 kB per frame with 3 channels of 1632 samples);
     write it with `write_measurement` and reconstruct the file in blocks.
 
@@ -174,24 +177,31 @@ def simulate_bolus(
     segments = [bolus.segment(a, b) for a, b in itertools.pairwise(edges)]
     grid = config.scan_grid
     # Per segment at the peak concentration: spectra (S, C, K) and mol/L on the grid.
-    spectra = np.stack([phantom_spectra(config, s, spacing_m) for s in segments])
+    segment_spectra = np.stack([phantom_spectra(config, s, spacing_m) for s in segments])
     on_grid = np.stack([s.concentration_on(grid) for s in segments])
 
     centres = bolus.centres_m(num_frames)
     mids = (edges[:-1] + edges[1:]) / 2
     weights = np.exp(-((mids[None, :] - centres[:, 1:2]) ** 2) / (2 * bolus.width_m**2))
-    clean = np.tensordot(weights, spectra, axes=1)  # (N, C, K) volts
+    clean = np.tensordot(weights, segment_spectra, axes=1)  # (N, C, K) volts
     concentrations = np.tensordot(weights, on_grid, axes=1)  # (N, Nz, Ny, Nx) mol/L
 
-    empty = Phantom("empty", "no tracer", lambda p: np.zeros(len(p)), ((0.0,) * 3, (0.0,) * 3))
-    base = simulate_measurement(
-        empty, config, seed=seed, num_frames=num_frames, num_background_frames=num_background_frames
-    )
+    # Background, noise and the receive chain exactly as for the static phantoms.
     acq = config.acquisition
-    data = np.array(base.data, copy=True)
-    data[:num_frames, :] += np.fft.irfft(clean, n=acq.num_sampling_points, axis=-1)[:, None].astype(
-        np.float32
+    order = (np.arange(num_frames), num_frames + np.arange(num_background_frames))
+    fg, bg = receive_frames(
+        clean.astype(np.complex64),
+        order,
+        acq,
+        config.receiver,
+        config.background,
+        config.coils,
+        effect_generators(seed),
     )
+    spectra = np.concatenate([fg, bg])[:, None]  # (N, 1, C, K)
+    data = np.fft.irfft(spectra, n=acq.num_sampling_points, axis=-1).astype(np.float32)
+    c = acq.num_receive_channels
+    transfer_function = np.tile(config.receiver.transfer_function(acq.frequencies_hz), (c, 1))
     times = np.arange(num_frames) * acq.period_s
     description = (
         f"mpikeras simulation, seed {seed}: a bolus (peak {bolus.peak_mol_per_l * 1e3:g} mmol/L, "
@@ -199,9 +209,10 @@ def simulate_bolus(
         f"along y from {bolus.y_start_m * 1e3:g} to {bolus.y_end_m * 1e3:g} mm at "
         f"x = {bolus.x_m * 1e3:g} mm, z = {bolus.z_m * 1e3:g} mm, over {num_frames} frames"
     )
-    measurement = dataclasses.replace(
-        base,
+    measurement = Measurement(
         data=data,
+        is_background_frame=np.r_[np.zeros(num_frames, bool), np.ones(num_background_frames, bool)],
+        acquisition=dataclasses.replace(acq, transfer_function=transfer_function),
         metadata=Metadata(
             experiment_name="bolus phantom",
             experiment_description=description,

@@ -16,13 +16,13 @@ from mpikeras.errors import ConfigError
 from mpikeras.io.grid import Grid
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
-from mpikeras.simulation.calibration import CalibrationConfig
+from mpikeras.simulation.calibration import CalibrationConfig, effect_generators
+from mpikeras.simulation.frames import receive_frames
 from mpikeras.simulation.particles import magnetite_volume_fraction
+from mpikeras.simulation.relaxation import effective_relaxation_time_s
 from mpikeras.simulation.signal_model import (
-    feedthrough_spectrum,
     field_magnitude_bound,
     moment_rate,
-    noise_spectra,
     voltage_spectra,
 )
 
@@ -258,13 +258,32 @@ def phantom_spectra(
     acq = config.acquisition
     table = config.particles.table(field_magnitude_bound(acq, points))
     weights = magnetite_volume_fraction(conc) * spacing_m**3
-    rate = np.zeros((acq.num_sampling_points, 3), np.float32)
     origin = np.zeros((1, 3))
+    if config.relaxation.enabled or config.coils.enabled:
+        return _point_by_point(config, table, points, weights)
+    rate = np.zeros((acq.num_sampling_points, 3), np.float32)
     # The cells are the quadrature points of one "sample" at the origin.
     for start in range(0, points.shape[0], 512):
         chunk = slice(start, start + 512)
         rate += moment_rate(acq, table, origin, points[chunk], weights[chunk], threads=1)[0]
     return voltage_spectra(rate, acq, config.particles, config.receiver)
+
+
+def _point_by_point(config: CalibrationConfig, table, points: np.ndarray, weights: np.ndarray):
+    """`phantom_spectra` with a relaxation time and coil sensitivity of each cell's own."""
+    acq = config.acquisition
+    total = np.zeros((acq.num_receive_channels, acq.num_frequencies), np.complex128)
+    for start in range(0, points.shape[0], 1024):
+        cells = points[start : start + 1024]
+        rate = moment_rate(acq, table, cells, np.zeros((1, 3)), np.ones(1))
+        rate *= weights[start : start + 1024, None, None].astype(np.float32)
+        tau = None
+        if config.relaxation.enabled:
+            tau = effective_relaxation_time_s(config.relaxation, config.particles, acq, cells, rate)
+        spectra = voltage_spectra(rate, acq, config.particles, config.receiver, tau)
+        sensitivity = config.coils.sensitivity_map(cells, spectra.shape[1])
+        total += np.einsum("mck,mc->ck", spectra, sensitivity)
+    return total.astype(np.complex64)
 
 
 def simulate_measurement(
@@ -278,7 +297,9 @@ def simulate_measurement(
     """Simulate a phantom measurement on the scanner of `config`.
 
     Each foreground frame is the phantom's signal (`phantom_spectra`) plus
-    the static background (drive-field feed-through) and fresh noise;
+    the background (drive-field feed-through, and the in-band lines of
+    `config.background` when on) through the receive chain
+    (`mpikeras.simulation.frames.receive_frames`) and fresh noise;
     background frames have no phantom. The true concentration on
     `config.scan_grid` (`Phantom.concentration_on`) is attached as ground
     truth. The same seed gives the same data.
@@ -311,12 +332,12 @@ def simulate_measurement(
     target = phantom(target) if isinstance(target, str) else target
     acq = config.acquisition
     clean = phantom_spectra(config, target, spacing_m)
-    background = feedthrough_spectrum(acq, config.receiver)
-    rng = np.random.default_rng(seed)
+    order = (np.arange(num_frames), num_frames + np.arange(num_background_frames))
+    rngs = effect_generators(seed)
+    fg, bg = receive_frames(
+        clean, order, acq, config.receiver, config.background, config.coils, rngs
+    )
     c = acq.num_receive_channels
-    std = config.receiver.noise_std_volt
-    fg = clean + background + noise_spectra(rng, (num_frames, c), acq, std)
-    bg = background + noise_spectra(rng, (num_background_frames, c), acq, std)
     spectra = np.concatenate([fg, bg])[:, None]  # (N, 1, C, K)
     transfer_function = np.tile(config.receiver.transfer_function(acq.frequencies_hz), (c, 1))
     data = np.fft.irfft(spectra, n=acq.num_sampling_points, axis=-1).astype(np.float32)

@@ -137,6 +137,7 @@ def voltage_spectra(
     acquisition: Acquisition,
     particles: ParticleModel,
     receiver: ReceiveChain,
+    relaxation_time_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """Induced, relaxed and filtered voltage spectra from moment rates.
 
@@ -145,6 +146,9 @@ def voltage_spectra(
         acquisition: sampling and number of receive channels.
         particles: for the Debye relaxation.
         receiver: coil sensitivities and filter.
+        relaxation_time_s: optional Debye time per row of `rate` (shape (M,)
+            for a rate of shape (M, V, 3)), in place of the particles' one
+            (`mpikeras.simulation.relaxation`).
 
     Returns:
         complex64 spectra (unnormalised rfft), shape (..., C, K), volts.
@@ -153,8 +157,13 @@ def voltage_spectra(
     sensitivity = np.asarray(receiver.coil_sensitivity_per_m[:num_channels], np.float32)
     spectra = np.fft.rfft(rate[..., :num_channels], axis=-2)  # (..., K, C)
     freqs = acquisition.frequencies_hz
-    chain = particles.debye(freqs) * receiver.transfer_function(freqs)  # (K,)
-    factor = (-MU0_T_M_PER_A * chain[:, None] * sensitivity[None, :]).astype(np.complex64)
+    if relaxation_time_s is None:
+        chain = particles.debye(freqs) * receiver.transfer_function(freqs)  # (K,)
+        factor = (-MU0_T_M_PER_A * chain[:, None] * sensitivity[None, :]).astype(np.complex64)
+    else:  # one Debye factor 1 / (1 + i 2 pi f tau) per row
+        tau = np.asarray(relaxation_time_s, np.float64).reshape(-1, 1)
+        chain = receiver.transfer_function(freqs) / (1.0 + 2j * np.pi * freqs * tau)  # (M, K)
+        factor = (-MU0_T_M_PER_A * chain[..., None] * sensitivity).astype(np.complex64)
     return np.swapaxes(spectra * factor, -1, -2).astype(np.complex64)
 
 

@@ -72,6 +72,23 @@ RECOVERY_MODEL = "recovery.keras"
 RECONSTRUCTION_MODEL = "reconstruction.keras"
 #: Held (locked) by the process writing into the directory.
 LOCK = ".lock"
+#: Every name of the layout above.
+LAYOUT = frozenset(
+    {
+        CONFIG,
+        STATE,
+        HISTORY,
+        BEST,
+        CHECKPOINTS,
+        LOGS,
+        NORMALIZATION,
+        ENCODER,
+        MODEL,
+        RECOVERY_MODEL,
+        RECONSTRUCTION_MODEL,
+        LOCK,
+    }
+)
 
 
 class RunLock:
@@ -241,9 +258,23 @@ class RunDirectory:
         Raises:
             RunDirectoryError: naming the file that is missing, malformed or
                 inconsistent with `state.json` (a run directory someone edited
-                or partly deleted is never resumed silently).
+                or partly deleted is never resumed silently), or for a
+                directory that is neither a run directory nor empty (its
+                files are left as they are).
         """
         state_path = self.file(STATE)
+        if not self.file(CONFIG).exists() and not state_path.exists():
+            foreign = sorted(
+                entry.name
+                for entry in os.scandir(self.path)
+                if entry.name not in LAYOUT and not entry.name.startswith(".")
+            )
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+                raise RunDirectoryError(
+                    f"{self.path}: is not empty and not a run directory (it holds {shown}); "
+                    "its files are left as they are: choose another --out directory"
+                )
         if not state_path.exists():
             leftovers = [n for n in (HISTORY, BEST) if self.file(n).exists()]
             if any(self.checkpoint_dir.glob("epoch-*.keras")):

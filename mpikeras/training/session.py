@@ -25,6 +25,7 @@ from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.preprocessing.signals import VoxelSignals, voxel_signals
 from mpikeras.training.distribution import TrainingDistribution, training_distribution
+from mpikeras.training.memory import check_training_memory
 from mpikeras.training.run_directory import NORMALIZATION, RunDirectory, RunLock
 from mpikeras.training.runner import FitInputs, fit_resumable
 
@@ -245,6 +246,8 @@ def start_run(
         ConfigError: if the backend, the devices or the batch size do not
             allow the configured `distribution`, or for an auxiliary
             contrastive loss data-parallel on TensorFlow.
+        ConfigError: also if the model and batch cannot fit in memory
+            (`check_training_memory`), before anything is written.
         RunDirectoryError: if `run_dir` holds a run with another configuration.
         ModelFileError: if the pretrained encoder is missing or unsafe.
     """
@@ -267,6 +270,8 @@ def start_run(
     if finetuning and config.pretrained_encoder:
         _, normalization = load_encoder(config.pretrained_encoder)
     data = prepare_data(config.data, config.seed, normalization)
+    signal_shape = tuple(data.signals.signals.shape[2:])
+    check_training_memory(config, signal_shape)
     directory = RunDirectory(run_dir)
     lock = RunLock(directory.path).acquire()
     try:
@@ -277,7 +282,6 @@ def start_run(
     except BaseException:
         lock.release()
         raise
-    signal_shape = tuple(data.signals.signals.shape[2:])
     return Run(config, directory, data, distribution, signal_shape, lock)
 
 

@@ -1,5 +1,7 @@
 """Commands never replace a file the user has unless told to (--overwrite)."""
 
+from helpers import run_with_file_size_limit
+
 from mpikeras.cli.main import main
 
 
@@ -28,3 +30,13 @@ def test_reconstruct_and_evaluate_refuse_existing_outputs_before_reading(tmp_pat
     assert main([*args, "--out", str(tmp_path)]) == 2
     assert "report.md: exists already" in capsys.readouterr().err
     assert (tmp_path / "report.md").read_text() == "my report"
+
+
+def test_a_write_that_fails_midway_ends_in_one_line_and_leaves_no_file(tmp_path):
+    out = tmp_path / "sm.mdf"
+    result = run_with_file_size_limit(
+        ["simulate", "--preset", "openmpi-2d-19", "--out", str(out)], 200_000
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"mpikeras simulate: error: {out}: File too large"
+    assert list(tmp_path.iterdir()) == []

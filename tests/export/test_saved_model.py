@@ -324,6 +324,21 @@ def test_cli_export_with_a_volume_override(exports, tmp_path, capsys):
 
 @pytest.mark.slow
 @needs_export_backend
+def test_a_write_that_fails_midway_ends_in_one_line_and_leaves_no_files(exports, tmp_path):
+    from helpers import run_with_file_size_limit  # not at the top: scripts import this file
+
+    run_dir = case_root(exports, "tensorflow") / "run-recovery"
+    out = tmp_path / "export"
+    result = run_with_file_size_limit(["export", str(run_dir), "--out", str(out)], 100_000)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("mpikeras export: error: ") and "File too large" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@needs_export_backend
 def test_overwrite_replaces_the_target_and_leaves_no_temporary_files(exports, tmp_path):
     run_dir = case_root(exports, "tensorflow") / "run-reconstruction"
     out = tmp_path / "exports" / "reconstruction"

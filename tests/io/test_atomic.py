@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import h5py
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from mpikeras.io import (
     write_system_matrix,
     write_text_atomic,
 )
+from mpikeras.io.atomic import temporary_prefix
 from mpikeras.io.mdf.writer import Writer
 
 
@@ -130,3 +135,17 @@ def test_interrupted_write_never_shows_a_partial_file_under_the_final_name(
     write_system_matrix(path, system_matrix)
     assert seen and not any(seen)  # nothing at the final name until the rename
     assert path.exists()
+
+
+def test_the_next_write_removes_what_a_killed_writer_left(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = temporary_prefix(tmp_path / "b.npy")  # this process: still writing
+    stale = temporary_prefix(tmp_path / "a.npy").replace(f".{os.getpid()}-", f".{dead.pid}-")
+    for name in (f"{stale}x1.npy", f"{alive}x2.npy", ".a.npy.tmp-elsewhere.1-x3.npy", ".notes"):
+        (tmp_path / name).write_bytes(b"partial")
+    (tmp_path / f"{stale}dir").mkdir()  # an export's temporary folder
+    write_text_atomic(tmp_path / "c.txt", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"{alive}x2.npy", ".a.npy.tmp-elsewhere.1-x3.npy", ".notes", "c.txt"]
+    )

@@ -43,3 +43,30 @@ def test_the_limit_can_be_set_and_names_the_sizes(huge, monkeypatch, tmp_path):
         read_measurement(small)
     monkeypatch.delenv(MAX_READ_BYTES_ENV)
     assert read_measurement(small).data.size > 0
+
+
+def test_a_long_background_flag_list_is_summarised_without_copies(tmp_path):
+    """`info` on 10^8 declared frames holds the flags once (1 byte each), not as int64 copies."""
+    import tracemalloc
+
+    from mpikeras.io import summarize
+
+    frames = 10**8
+    path = tmp_path / "long.mdf"
+    write_measurement(path, simulate_measurement("resolution", preset("openmpi-2d-19"), seed=0))
+    with h5py.File(path, "r+") as f:
+        shape = (frames, *f["measurement/data"].shape[1:])
+        dtype = f["measurement/data"].dtype
+        for name in ("measurement/data", "acquisition/numFrames", "measurement/isBackgroundFrame"):
+            if name in f:
+                del f[name]
+        f.create_dataset("measurement/data", shape=shape, dtype=dtype, chunks=(1, *shape[1:]))
+        f["acquisition/numFrames"] = np.int64(frames)
+        flags = f.create_dataset("measurement/isBackgroundFrame", (frames,), "u1", chunks=(10**6,))
+        flags[:10] = 1
+    tracemalloc.start()
+    summary = summarize(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert summary["num_background_frames"] == 10
+    assert peak < 2.5 * frames  # the flags, plus one boolean pass over them

@@ -155,3 +155,15 @@ def test_a_damaged_run_directory_is_refused_on_resume(finished, tiny, damage, me
     damage(finished)
     with pytest.raises(RunDirectoryError, match=message):
         pretrain(_config(tiny, epochs=2, seed=3), finished, verbose=0)
+
+
+def test_a_directory_with_other_files_is_refused_and_left_as_it_was(tmp_path, tiny):
+    (tmp_path / "notes.txt").write_text("my notes")
+    (tmp_path / "figures").mkdir()
+    with pytest.raises(RunDirectoryError, match=r"not a run directory \(it holds figures, notes"):
+        pretrain(_config(tiny), tmp_path, verbose=0)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == [
+        "figures",
+        "notes.txt",
+    ]
+    assert (tmp_path / "notes.txt").read_text() == "my notes"

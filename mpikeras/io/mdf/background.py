@@ -31,13 +31,13 @@ def background_mask(r: Reader, num_frames: int) -> np.ndarray:
         raise r.error(
             field, "wrong length", expected=f"{num_frames} (one per frame)", actual=length
         )
-    mask = r.array(field)
-    mask = mask.reshape(-1)
-    if not np.isin(mask, (0, 1)).all():
+    mask = r.array(field).reshape(-1)
+    # min/max: no temporaries (np.isin would sort a copy of a file-sized array).
+    if mask.size and (mask.min() < 0 or mask.max() > 1):
         raise r.error(
-            field, "not a flag", expected="0 or 1 per frame", actual=np.unique(mask).tolist()
+            field, "not a flag", expected="0 or 1 per frame", actual=np.unique(mask)[:10].tolist()
         )
-    return mask.astype(bool)
+    return mask.view(bool) if mask.dtype.itemsize == 1 else mask.astype(bool)
 
 
 def acquisition_order(r: Reader, num_frames: int) -> np.ndarray:

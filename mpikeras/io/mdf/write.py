@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mpikeras.errors import MDFError
@@ -19,7 +18,13 @@ from mpikeras.io.acquisition import Acquisition
 from mpikeras.io.atomic import atomic_path
 from mpikeras.io.grid import Grid
 from mpikeras.io.mdf.schema import DATA
-from mpikeras.io.mdf.writer import Writer, content_digest, write_common, write_flags
+from mpikeras.io.mdf.writer import (
+    Writer,
+    content_digest,
+    new_hdf5_file,
+    write_common,
+    write_flags,
+)
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.system_matrix import SystemMatrix
 
@@ -155,7 +160,7 @@ def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
         sm.delta_sample_size_m,
         snr,
     )
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, new_hdf5_file(tmp, path) as f:
         w = Writer(f, digest)
         write_common(w, sm.acquisition, sm.metadata, data.shape[-1])
         w.put("measurement/data", data, chunks=(1, 1, k, min(data.shape[-1], 64)))
@@ -246,7 +251,7 @@ def write_measurement(path: str | os.PathLike, meas: Measurement) -> Path:
         meas.metadata,
         *(truth or ()),
     )
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, new_hdf5_file(tmp, path) as f:
         w = Writer(f, digest)
         write_common(w, meas.acquisition, meas.metadata, n, num_periods=j)
         w.put("measurement/data", stored)

@@ -7,10 +7,12 @@ digest of the content, so identical inputs give byte-identical files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import h5py
@@ -38,6 +40,47 @@ def _source_date_epoch() -> datetime.datetime | None:
             f"expected a non-negative integer number of seconds since 1970-01-01 UTC, "
             f"received {value!r}",
         ) from None
+
+
+@contextlib.contextmanager
+def new_hdf5_file(
+    path: str | os.PathLike, target: str | os.PathLike | None = None
+) -> Iterator[h5py.File]:
+    """Build an HDF5 file in memory, then write it to `path` in one go.
+
+    HDF5 cannot recover from a write that fails midway: after a full disk
+    (ENOSPC) or a file-size limit (EFBIG) every later close fails, and the
+    process crashes when the library cleans up. Built in memory (HDF5's core
+    driver), the file reaches the disk through one plain write, whose
+    failure is an ordinary `OSError` naming the file.
+
+    Example:
+
+    >>> with new_hdf5_file("out.h5") as f:       # doctest: +SKIP
+    ...     f["x"] = 1.0
+
+    Args:
+        path: the (temporary) file to create.
+        target: the name to give in errors (the final file); defaults to `path`.
+
+    Returns:
+        A context manager yielding the open, in-memory `h5py.File`.
+
+    Raises:
+        OSError: if writing `path` fails, with its errno, naming `target`.
+    """
+    f = h5py.File(path, "w", driver="core", backing_store=False)
+    try:
+        yield f
+        f.flush()
+        image = f.id.get_file_image()
+    finally:
+        f.close()
+    try:
+        with open(path, "wb") as out:
+            out.write(image)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(target or path)) from None
 
 
 class Writer:
