@@ -1,6 +1,6 @@
 """Run every benchmark and print one table of figures, ratios and targets.
 
-    python -m benchmarks [--quick] [--with-reproduce] [--out FILE]
+    python -m benchmarks [--quick] [--with-reproduce] [--only NAME ...] [--out FILE]
 
 Figures are medians measured in this one run on this machine; ratios compare
 two implementations measured side by side, which is what survives a shared,
@@ -16,7 +16,23 @@ import platform
 import sys
 from pathlib import Path
 
-from benchmarks import bench_kaczmarz, bench_memory, bench_pipeline, bench_simulator, bench_training
+from benchmarks import (
+    bench_kaczmarz,
+    bench_memory,
+    bench_pipeline,
+    bench_simulator,
+    bench_stream,
+    bench_training,
+)
+
+#: The benchmarks `python -m benchmarks` runs, in order (`--only` picks some).
+BENCHMARKS = {
+    "simulator": bench_simulator,
+    "kaczmarz": bench_kaczmarz,
+    "pipeline": bench_pipeline,
+    "training": bench_training,
+    "stream": bench_stream,
+}
 
 
 def _rows(results: dict) -> list[tuple[str, str, str, str]]:
@@ -28,25 +44,54 @@ def _rows(results: dict) -> list[tuple[str, str, str, str]]:
         bound = f"{'>=' if higher else '<='} {target:g}"
         rows.append((name, figure, bound, "ok" if ok else "MISSED"))
 
-    sim = results["simulator"]
-    check("simulator: 37 x 37 SM, seconds", f"{sim['fast_s']:.2f}", sim["fast_s"], 1.0, False)
-    check("simulator: speed-up vs per-voxel loop", f"{sim['speedup']:.0f}x", sim["speedup"], 20)
-    kac = results["kaczmarz"]
-    check("Kaczmarz: speed-up vs plain loop", f"{kac['speedup']:.0f}x", kac["speedup"], 10)
-    train = results["training"]
-    for task, by_batch in train["ratio_best_to_torch"].items():
-        for batch, ratio in by_batch.items():
-            check(f"{task}: best backend / plain torch, batch {batch}", f"{ratio:.2f}", ratio, 1.0)
-    pipe = results["pipeline"]
-    best_pairs = max(pipe["pairs_per_s"].values())
-    pre32 = train["results"]["pretrain"][min(train["results"]["pretrain"], key=int)]
-    consumed = max(v for k, v in pre32.items() if k != "plain-torch") * pipe["batch_size"]
-    check(
-        "pipeline pairs/s over pretraining samples/s",
-        f"{best_pairs / consumed:.0f}x",
-        best_pairs / consumed,
-        10,
-    )
+    if "simulator" in results:
+        sim = results["simulator"]
+        check("simulator: 37 x 37 SM, seconds", f"{sim['fast_s']:.2f}", sim["fast_s"], 1.0, False)
+        check("simulator: speed-up vs per-voxel loop", f"{sim['speedup']:.0f}x", sim["speedup"], 20)
+    if "kaczmarz" in results:
+        kac = results["kaczmarz"]
+        check("Kaczmarz: speed-up vs plain loop", f"{kac['speedup']:.0f}x", kac["speedup"], 10)
+    if "training" in results:
+        train = results["training"]
+        for task, by_batch in train["ratio_best_to_torch"].items():
+            for batch, ratio in by_batch.items():
+                name = f"{task}: best backend / plain torch, batch {batch}"
+                check(name, f"{ratio:.2f}", ratio, 1.0)
+    if "pipeline" in results and "training" in results:
+        pipe, train = results["pipeline"], results["training"]
+        best_pairs = max(pipe["pairs_per_s"].values())
+        pre32 = train["results"]["pretrain"][min(train["results"]["pretrain"], key=int)]
+        consumed = max(v for k, v in pre32.items() if k != "plain-torch") * pipe["batch_size"]
+        check(
+            "pipeline pairs/s over pretraining samples/s",
+            f"{best_pairs / consumed:.0f}x",
+            best_pairs / consumed,
+            10,
+        )
+    if "stream" in results:
+        stream = results["stream"]
+        tikhonov, learned = stream["tikhonov"], stream["learned"]
+        check(
+            "stream 19 x 19, Tikhonov: x real time (1530 frames/s)",
+            f"{tikhonov['frames_per_s']:.0f} frames/s = {tikhonov['realtime_factor']:.1f}x",
+            tikhonov["realtime_factor"],
+            bench_stream.TARGET_REALTIME,
+        )
+        check(
+            "stream 19 x 19, Tikhonov, per CPU second: x real time",
+            f"{tikhonov['frames_per_cpu_s']:.0f} frames/s = "
+            f"{tikhonov['realtime_factor_per_cpu_s']:.1f}x",
+            tikhonov["realtime_factor_per_cpu_s"],
+            bench_stream.TARGET_REALTIME,
+        )
+        rows.append(
+            (
+                f"stream 19 x 19, learned ({learned['filters']} filters): x real time",
+                f"{learned['frames_per_s']:.0f} frames/s = {learned['realtime_factor']:.2f}x",
+                "",
+                "",
+            )
+        )
     if "reproduce" in results:
         rep = results["reproduce"]
         check(
@@ -76,15 +121,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time `mpikeras reproduce --preset quick` (minutes)",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=sorted(BENCHMARKS),
+        help="run only these benchmarks (default: all)",
+    )
     parser.add_argument("--out", default="benchmark-results.json")
     args = parser.parse_args(argv)
-    results = {"machine": platform.platform(), "python": sys.version.split()[0]}
-    for name, module in (
-        ("simulator", bench_simulator),
-        ("kaczmarz", bench_kaczmarz),
-        ("pipeline", bench_pipeline),
-        ("training", bench_training),
-    ):
+    results = {
+        "machine": platform.platform(),
+        "cpu": bench_stream.cpu_name(),
+        "python": sys.version.split()[0],
+    }
+    for name, module in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = module.run(quick=args.quick)
     if args.with_reproduce:
@@ -96,11 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    print("\nsteps per second:", json.dumps(results["training"]["results"]))
-    print(
-        "pipeline:",
-        json.dumps({k: results["pipeline"][k] for k in ("pairs_per_s", "combinations_per_s")}),
-    )
+    print(f"\nCPU: {results['cpu']}")
+    if "training" in results:
+        print("steps per second:", json.dumps(results["training"]["results"]))
+    if "pipeline" in results:
+        pipe = results["pipeline"]
+        print("pipeline:", json.dumps({k: pipe[k] for k in ("pairs_per_s", "combinations_per_s")}))
+    if "stream" in results:
+        print()
+        bench_stream.print_table(results["stream"])
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
     return 0

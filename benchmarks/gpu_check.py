@@ -8,7 +8,11 @@ measures, on the simulated 19 x 19 training SM with the PyDataset pipeline:
    the paper's encoder (256 filters), float32 and mixed_bfloat16;
 2. one epoch of the paper's pretraining (batch 32) and of each head;
 3. the time `reproduce --preset paper` would take, extrapolated from (2):
-   1000 epochs of pretraining and of each of the six heads.
+   1000 epochs of pretraining and of each of the six heads;
+4. frame-stream reconstruction of the 19 x 19 case (`benchmarks/bench_stream.py`):
+   frames per second of the classic Tikhonov operator (NumPy, on the CPU) and of
+   a paper-sized direct-reconstruction model on the accelerator, and their
+   ratio to the scanner's 1,530 frames per second.
 
 `--cpu` shrinks everything (8 filters, small batches) so the script itself
 is tested on a CPU. Prints a table and writes JSON (`--out`).
@@ -115,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         epoch_s[run] = per_step * head_stream.steps_per_epoch
         print(f"one epoch of {run:22s}: {epoch_s[run]:.2f} s", flush=True)
     paper_hours = 1000 * sum(epoch_s.values()) / 3600
+
+    # Frame streams: classic on the CPU, the learned model on the accelerator.
+    from benchmarks import bench_stream  # the repository root is on PYTHONPATH
+
+    stream = bench_stream.run(quick=args.cpu, filters=filters)
+    for key in ("tikhonov", "kaczmarz", "learned"):
+        figures = stream[key]
+        print(
+            f"stream 19 x 19, {key:9s}: {figures['frames_per_s']:9.0f} frames/s = "
+            f"{figures['realtime_factor']:.2f}x real time",
+            flush=True,
+        )
     result = {
         "backend": keras.backend.backend(),
         "devices": devices,
@@ -122,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "pretraining_samples_per_s": throughput,
         "epoch_seconds": epoch_s,
         "reproduce_paper_hours_extrapolated": paper_hours,
+        "stream": stream,
         "check_seconds": time.perf_counter() - started,
     }
     print(

@@ -34,6 +34,8 @@ def test_gpu_check_runs_on_the_cpu_without_tensorflow(tmp_path):
     }
     assert result["reproduce_paper_hours_extrapolated"] > 0
     assert {"pretrain", "recovery-cl", "reconstruction-wo-cl"} <= set(result["epoch_seconds"])
+    assert result["stream"]["learned"]["frames_per_s"] > 0
+    assert result["stream"]["tikhonov"]["frames_per_s"] > 0
 
 
 def test_pipeline_benchmark_reports_both_pipelines():
@@ -43,3 +45,21 @@ def test_pipeline_benchmark_reports_both_pipelines():
     result = bench_pipeline.run(quick=True)
     assert set(result["pairs_per_s"]) == {"tf", "python"}
     assert all(rate > 0 for rate in result["pairs_per_s"].values())
+
+
+def test_stream_benchmark_runs_alone_and_reports_real_time_ratios(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.__main__ import main
+
+    assert main(["--only", "stream", "--quick", "--out", str(tmp_path / "b.json")]) == 0
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert set(result) == {"machine", "cpu", "python", "stream"}
+    stream = result["stream"]
+    for key in ("tikhonov", "kaczmarz", "learned"):
+        figures = stream[key]
+        assert figures["frames_per_s"] > 0
+        assert figures["realtime_factor"] == pytest.approx(figures["frames_per_s"] * 652.8e-6)
+    assert stream["max_block_bytes"] == 32 * 3 * 1632 * 4
+    assert stream["tikhonov_vs_kaczmarz_converged"] < 1e-2  # 300 sweeps in the quick mode
+    out = capsys.readouterr().out
+    assert "stream 19 x 19, Tikhonov: x real time" in out and "CPU:" in out

@@ -12,6 +12,7 @@ from mpikeras.io.mdf import (
     write_measurement,
     write_system_matrix,
 )
+from mpikeras.io.mdf.frames import MeasurementFrames, open_measurement_frames
 from mpikeras.io.mdf.validate import Finding, ValidationReport, validate_file
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.metadata import Metadata
@@ -25,6 +26,7 @@ __all__ = [
     "Finding",
     "Grid",
     "Measurement",
+    "MeasurementFrames",
     "Metadata",
     "SystemMatrix",
     "ValidationReport",
@@ -32,6 +34,7 @@ __all__ = [
     "format_summary",
     "mdf_kind",
     "missing_required_fields",
+    "open_measurement_frames",
     "read_measurement",
     "read_system_matrix",
     "summarize",

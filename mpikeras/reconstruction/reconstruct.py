@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mpikeras.errors import PreprocessingError
+from mpikeras.io.acquisition import Acquisition
 from mpikeras.io.measurement import Measurement
 from mpikeras.io.system_matrix import SystemMatrix
 from mpikeras.reconstruction.frequency_selection import (
@@ -117,7 +118,7 @@ def _measurement_spectra(
     """Spectra (C, K) or (F, C, K) of the measurement, checked against the system matrix."""
     num_frequencies = sm.spectra.shape[1]
     if isinstance(measurement, Measurement):
-        _check_acquisitions(sm, measurement)
+        check_acquisition(sm, measurement.acquisition, measurement.data.shape[2])
         spectra = measurement.spectra(average_frames=average_frames)
         source = "measurement"
     else:
@@ -142,12 +143,26 @@ def _measurement_spectra(
 FIELD_RTOL = 0.01
 
 
-def _check_acquisitions(sm: SystemMatrix, measurement: Measurement) -> None:
-    """Raise if the measurement was not recorded like the system matrix."""
-    sm_acq, meas_acq = sm.acquisition, measurement.acquisition
+def check_acquisition(sm: SystemMatrix, acquisition: Acquisition, num_channels: int) -> None:
+    """Raise if a measurement was not recorded like the system matrix.
+
+    Example:
+
+    >>> check_acquisition(sm, measurement.acquisition, 3)   # doctest: +SKIP
+
+    Args:
+        sm: the system matrix.
+        acquisition: the measurement's drive field and receiver.
+        num_channels: receive channels of the measurement's data.
+
+    Raises:
+        PreprocessingError: naming the first quantity that differs (receive
+            channels, samples, bandwidth, drive field, gradient).
+    """
+    sm_acq, meas_acq = sm.acquisition, acquisition
     sm_field, meas_field = sm_acq.drivefield, meas_acq.drivefield
     checks = [
-        ("receive channels", sm.num_channels, measurement.data.shape[2]),
+        ("receive channels", sm.num_channels, int(num_channels)),
         ("samples per period", sm_acq.num_sampling_points, meas_acq.num_sampling_points),
         ("receiver bandwidth (Hz)", sm_acq.bandwidth_hz, meas_acq.bandwidth_hz),
         (

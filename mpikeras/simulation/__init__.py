@@ -8,6 +8,7 @@ from mpikeras.simulation.calibration import (
     simulate_system_matrix,
 )
 from mpikeras.simulation.coils import CoilModel
+from mpikeras.simulation.dynamic import Bolus, DynamicMeasurement, simulate_bolus
 from mpikeras.simulation.particles import ParticleModel, langevin, langevin_derivative
 from mpikeras.simulation.presets import PRESETS, preset
 from mpikeras.simulation.receiver import ReceiveChain
@@ -17,9 +18,11 @@ from mpikeras.simulation.variation import DeltaSampleErrors, TracerBatch
 __all__ = [
     "PRESETS",
     "BackgroundModel",
+    "Bolus",
     "CalibrationConfig",
     "CoilModel",
     "DeltaSampleErrors",
+    "DynamicMeasurement",
     "FieldDependentRelaxation",
     "ParticleModel",
     "ReceiveChain",
@@ -28,6 +31,7 @@ __all__ = [
     "langevin",
     "langevin_derivative",
     "preset",
+    "simulate_bolus",
     "simulate_signals",
     "simulate_system_matrix",
 ]

@@ -10,6 +10,7 @@ Modules, bottom up:
 - `layout`: the layout of `/measurement/data`, its frames read and converted.
 - `writer`: reproducible datasets and the groups every file has.
 - `read`, `write`: the public readers and writers.
+- `frames`: a measurement's frames read block by block (frame streams).
 """
 
 from mpikeras.io.mdf.read import (
