@@ -94,8 +94,8 @@ def run(quick: bool = False, filters: int | None = None) -> dict:
     """
     import keras
 
+    from mpikeras.export.reconstructor import learned_reconstructor
     from mpikeras.models import DirectReconstruction, Encoder
-    from mpikeras.reconstruction.learned import learned_reconstructor
 
     num_frames, chunk = (128, 32) if quick else (1530, 256)
     kaczmarz_frames, learned_frames = (32, 64) if quick else (256, 512)

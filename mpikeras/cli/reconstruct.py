@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     refuse_existing([npy, png], args.overwrite)
 
     if args.model is not None:
-        from mpikeras.reconstruction.learned import load_learned_reconstructor
+        from mpikeras.export.reconstructor import load_learned_reconstructor
 
         reconstructor = load_learned_reconstructor(args.model, args.delta_sample_volume_mm3)
         title = f"{Path(args.measurement).name}: {Path(args.model).name}"

@@ -1,6 +1,6 @@
 """MPI reconstruction: frequency selection and regularised Kaczmarz (MPIReco.jl), frame streams.
 
-The learned reconstructor of frame streams is in `mpikeras.reconstruction.learned`
+The learned reconstructor of frame streams is in `mpikeras.export.reconstructor`
 (imported on its own: it needs Keras).
 """
 

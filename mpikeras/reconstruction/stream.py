@@ -12,7 +12,7 @@ hands each block to a frame reconstructor:
 - classic: `tikhonov_operator` (one matrix product per block, the fast
   choice) or `kaczmarz_solver` (the paper's Kaczmarz, equal to `reconstruct`
   frame by frame), both in `mpikeras.reconstruction.solvers`;
-- learned: `mpikeras.reconstruction.learned.load_learned_reconstructor`.
+- learned: `mpikeras.export.reconstructor.load_learned_reconstructor`.
 
 The result (`StreamResult`) holds the images, which foreground frames each
 image averages, and the throughput against the scanner's frame rate.

@@ -204,9 +204,9 @@ def test_cli_reconstructs_a_stream_and_keeps_earlier_outputs(data, tmp_path, cap
 def test_learned_stream_batches_a_model_over_frames(data, tmp_path, capsys):
     import keras
 
+    from mpikeras.export.reconstructor import load_learned_reconstructor
     from mpikeras.models import DirectReconstruction, Encoder
     from mpikeras.preprocessing.bandpass import band_mask
-    from mpikeras.reconstruction.learned import load_learned_reconstructor
 
     keras.utils.set_random_seed(0)
     model = DirectReconstruction(Encoder((1632, 2), filters=4), normalization_scale=0.5)
