@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from mpikeras.config import RecoveryHeadConfig
 from mpikeras.experiments.report import baselines_table, phantom_table, results_table, verdict
 from mpikeras.experiments.reproduce import HEADS
@@ -22,14 +24,29 @@ def test_the_results_page_renders_the_committed_results():
         assert line.strip() in PAGE, line
 
 
-def test_every_run_behind_the_results_has_its_history_and_configuration():
-    results = Results.load(DATA / "reproduce-quick" / "results.json")
+#: The other simulated worlds of the page (one seed each): scenario -> its data folder.
+SCENARIO_RESULTS = {"paper": "reproduce-quick-paper", "new-tracer": "reproduce-quick-new-tracer"}
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIO_RESULTS))
+def test_each_scenario_section_renders_its_committed_results(scenario):
+    results = Results.load(DATA / SCENARIO_RESULTS[scenario] / "results.json")
+    assert results.settings["scenario"] == scenario
+    for table in (results_table(results), baselines_table(results)):
+        assert table.markdown() in PAGE, table.markdown()
+    for line in verdict(results):
+        assert line.strip() in PAGE, line
+
+
+@pytest.mark.parametrize("folder", ["reproduce-quick", *sorted(SCENARIO_RESULTS.values())])
+def test_every_run_behind_the_results_has_its_history_and_configuration(folder):
+    results = Results.load(DATA / folder / "results.json")
     for seed in results.seeds:
         for run in ("pretrain", *HEADS):
-            folder = DATA / "reproduce-quick" / f"seed-{seed}" / run
-            history = json.loads((folder / "history.json").read_text())
+            folder_of_run = DATA / folder / f"seed-{seed}" / run
+            history = json.loads((folder_of_run / "history.json").read_text())
             assert history["loss"] and len(history["loss"]) == len(history["val_loss"]), run
-            assert json.loads((folder / "config.json").read_text())["seed"] == seed
+            assert json.loads((folder_of_run / "config.json").read_text())["seed"] == seed
 
 
 def test_the_bracket_head_defaults_are_the_validation_choice():
