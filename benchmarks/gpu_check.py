@@ -100,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     # One epoch of each training of the paper preset (batch 32, one pass over the voxels).
     cfg = PretrainConfig(encoder=EncoderConfig(filters=filters))
     stream = contrastive_streams(signals, split, batch_size=32, pipeline="python")
+    # On the CPU (a test of this script) a few steps per epoch, extrapolated.
+    timed = (lambda epoch_steps: min(steps, epoch_steps)) if args.cpu else (lambda n: n)
     epoch_s = {
-        "pretrain": _timed_fit(build_simclr(cfg, shape), stream.train, stream.steps_per_epoch)
+        "pretrain": _timed_fit(
+            build_simclr(cfg, shape), stream.train, timed(stream.steps_per_epoch)
+        )
         * stream.steps_per_epoch
     }
     for run, head in HEADS.items():
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare_data(head_cfg.data, 0)
         head_stream = task_streams(head_cfg, data, pipeline="python")
         model = build_task_model(head_cfg, shape, data.normalization)
-        per_step = _timed_fit(model, head_stream.train, head_stream.steps_per_epoch)
+        per_step = _timed_fit(model, head_stream.train, timed(head_stream.steps_per_epoch))
         epoch_s[run] = per_step * head_stream.steps_per_epoch
         print(f"one epoch of {run:22s}: {epoch_s[run]:.2f} s", flush=True)
     paper_hours = 1000 * sum(epoch_s.values()) / 3600
