@@ -20,30 +20,18 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
-# Runs in the subprocess. argv: backend, "block-tensorflow" or "allow-tensorflow".
+# Runs in the subprocess. argv: backend, tests folder. (JAX with TensorFlow blocked is
+# tests/training/test_backends_pretrain.py.)
 TRAINING_SCRIPT = r"""
-import importlib.abc
 import json
 import sys
 import time
 
-backend, tensorflow_mode, tests_dir = sys.argv[1:4]
-
-
-class BlockTensorFlow(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-        return None
-
-
-if tensorflow_mode == "block-tensorflow":
-    sys.meta_path.insert(0, BlockTensorFlow())
-
+backend, tests_dir = sys.argv[1:3]
 sys.path.insert(0, tests_dir)
 import keras
 import numpy as np
-from helpers import NoisyViews, moving_means, noisy_views, tiny_signals, tiny_simclr
+from helpers import moving_means, noisy_views, tiny_signals, tiny_simclr
 
 assert keras.backend.backend() == backend, keras.backend.backend()
 
@@ -61,10 +49,7 @@ class StepTimer(keras.callbacks.Callback):
 
 model = tiny_simclr()
 signals = tiny_signals()
-if tensorflow_mode == "block-tensorflow":
-    data, batch_size = NoisyViews(signals, batch_size=16), None
-else:
-    data, batch_size = noisy_views(signals), 16
+data, batch_size = noisy_views(signals), 16
 before = moving_means(model.encoder)
 timer = StepTimer()
 history = model.fit(data, batch_size=batch_size, epochs=12, verbose=0, callbacks=[timer])
@@ -75,20 +60,18 @@ print("RESULT " + json.dumps({
     "history": history.history,
     "evaluate": results,
     "moving_mean_change": [float(np.abs(a - b).max()) for a, b in zip(before, after)],
-    "tensorflow_imported": "tensorflow" in sys.modules,
     "median_step_seconds": float(np.median(timer.times[len(timer.times) // 2:])),
 }))
 """
 
 
-def run_tiny_training(backend: str, block_tensorflow: bool = False) -> dict:
-    mode = "block-tensorflow" if block_tensorflow else "allow-tensorflow"
+def run_tiny_training(backend: str) -> dict:
     # One intra-op thread: the model is tiny, and on a busy machine PyTorch's
     # OpenMP threads otherwise spin against each other (20 s instead of 1 s).
     env = {"OMP_NUM_THREADS": "1", **os.environ, "KERAS_BACKEND": backend}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     completed = subprocess.run(
-        [sys.executable, "-c", TRAINING_SCRIPT, backend, mode, str(TESTS_DIR)],
+        [sys.executable, "-c", TRAINING_SCRIPT, backend, str(TESTS_DIR)],
         env=env,
         capture_output=True,
         text=True,
@@ -123,13 +106,3 @@ def test_tiny_training_on_backend(backend):
     if not backend_available(backend):
         pytest.skip(f"{backend} is not installed")
     check_training(run_tiny_training(backend), backend)
-
-
-@pytest.mark.backends
-@pytest.mark.slow
-def test_jax_training_needs_no_tensorflow():
-    if not backend_available("jax"):
-        pytest.skip("jax is not installed")
-    result = run_tiny_training("jax", block_tensorflow=True)
-    check_training(result, "jax")
-    assert result["tensorflow_imported"] is False
