@@ -4,17 +4,8 @@ Test modules in any subfolder can then `from helpers import run_layer_test`,
 whether pytest runs as `pytest` or as `python -m pytest`.
 """
 
-import os
 import sys
 from pathlib import Path
-
-# Two worker processes share the two cores (pytest-xdist): one compute thread
-# each, for TensorFlow's ops, PyTorch and BLAS, instead of two each fighting
-# over the cores. Set before any engine starts, also for the subprocesses
-# tests launch; a value set by the user is kept.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    for _name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        os.environ.setdefault(_name, "1")
 
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:
