@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from mpikeras.io.acquisition import Acquisition
-from mpikeras.io.mdf.access import Reader, is_calibration, open_reader
-from mpikeras.io.mdf.layout import apply_conversion, finite_as, read_frames, read_header
+from mpikeras.io.mdf.access import open_reader
+from mpikeras.io.mdf.layout import apply_conversion, finite_as, read_frames
+from mpikeras.io.mdf.read import measurement_header
 from mpikeras.io.measurement import Measurement
 
 
@@ -144,7 +145,7 @@ def open_measurement_frames(path: str | os.PathLike) -> Iterator[MeasurementFram
             whose frames are all background, or damaged data.
     """
     with open_reader(path) as r:
-        acquisition, layout, background = _header(r)
+        acquisition, layout, background = measurement_header(r)
 
         def reader(indices: np.ndarray) -> np.ndarray:
             bad = indices[(indices < 0) | (indices >= layout.num_frames)]
@@ -166,22 +167,3 @@ def open_measurement_frames(path: str | os.PathLike) -> Iterator[MeasurementFram
             reader=reader,
             source=str(r.path),
         )
-
-
-def _header(r: Reader):
-    if is_calibration(r):
-        raise r.error(
-            "/calibration/method",
-            "present: this is a system matrix (calibration) file, not a measurement",
-            expected="a measurement file (without /calibration/method)",
-            actual="a calibration file",
-        )
-    acquisition, layout, background = read_header(r)
-    if background.all():
-        raise r.error(
-            "/measurement/isBackgroundFrame",
-            "every frame is a background frame",
-            expected="at least one foreground frame",
-            actual=f"{background.size} background frames",
-        )
-    return acquisition, layout, background

@@ -195,21 +195,7 @@ def read_measurement(path: str | os.PathLike) -> Measurement:
             inconsistent content, or when the file is a system matrix.
     """
     with open_reader(path) as r:
-        if is_calibration(r):
-            raise r.error(
-                "/calibration/method",
-                "present: this is a system matrix (calibration) file, not a measurement",
-                expected="a measurement file (without /calibration/method)",
-                actual="a calibration file",
-            )
-        acq, layout, bg_mask = read_header(r)
-        if bg_mask.all():
-            raise r.error(
-                "/measurement/isBackgroundFrame",
-                "every frame is a background frame",
-                expected="at least one foreground frame",
-                actual=f"{bg_mask.size} background frames",
-            )
+        acq, layout, bg_mask = measurement_header(r)
         frames = read_frames(r, layout)
         frames = apply_conversion(r, frames, layout.fourier, acq.num_sampling_points)
         if layout.fourier:
@@ -247,3 +233,24 @@ def missing_required_fields(path: str | os.PathLike) -> list[str]:
         if r.has("/calibration"):
             required += CALIBRATION_FIELDS
         return [field for field in required if not r.has(field)]
+
+
+def measurement_header(r: Reader):
+    """Acquisition, layout and background mask of a measurement file, refusing a calibration
+    file or one without a foreground frame."""
+    if is_calibration(r):
+        raise r.error(
+            "/calibration/method",
+            "present: this is a system matrix (calibration) file, not a measurement",
+            expected="a measurement file (without /calibration/method)",
+            actual="a calibration file",
+        )
+    acquisition, layout, background = read_header(r)
+    if background.all():
+        raise r.error(
+            "/measurement/isBackgroundFrame",
+            "every frame is a background frame",
+            expected="at least one foreground frame",
+            actual=f"{background.size} background frames",
+        )
+    return acquisition, layout, background
