@@ -332,7 +332,7 @@ class ReconstructionHeadConfig(_Config):
 REFERENCE_BATCH_SIZE = 32
 
 #: Values of `TrainingConfig.distribution` (see `mpikeras.training.distribution`).
-DISTRIBUTIONS = ("none", "data_parallel")
+DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,10 +351,13 @@ class TrainingConfig(_Config):
             backend, "true" or "false" force it).
         mixed_precision: "float32", "mixed_bfloat16" (GPU) or "mixed_float16";
             losses and logits stay float32.
-        distribution: "none" (one device) or "data_parallel" (every GPU, or
+        distribution: "none" (one device), "data_parallel" (every GPU, or
             every logical CPU device, of this machine: JAX
-            `keras.distribution.DataParallel`, TensorFlow `MirroredStrategy`;
-            `batch_size` is the global batch, split across the devices).
+            `keras.distribution.DataParallel`, TensorFlow `MirroredStrategy`)
+            or "multi_worker" (the devices of several processes, the cluster
+            read from the engine's environment variables: JAX
+            `KERAS_DISTRIBUTION_*`, TensorFlow `TF_CONFIG`); `batch_size` is
+            the global batch, split across the devices.
     """
 
     epochs: int = 1000

@@ -64,8 +64,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--distribution",
         choices=DISTRIBUTIONS,
-        help="data_parallel: one replica per GPU (or logical CPU device) of this machine, "
-        "--batch-size is the global batch (JAX or TensorFlow backend; default none)",
+        help="data_parallel: one replica per GPU (or logical CPU device) of this machine; "
+        "multi_worker: the devices of several processes, the cluster read from "
+        "KERAS_DISTRIBUTION_* (JAX) or TF_CONFIG (TensorFlow); --batch-size is the global "
+        "batch (JAX or TensorFlow backend; default none)",
     )
     p.add_argument(
         "--mixed-precision",

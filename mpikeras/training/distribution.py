@@ -1,9 +1,11 @@
-"""Data-parallel training on one machine: the one place for the backends' distribution APIs.
+"""Data-parallel training: the one place for the backends' distribution APIs.
 
 `TrainingConfig.distribution = "data_parallel"` trains one model replica per
 device of this machine (every GPU, or every logical CPU device where there
-is no GPU). Each step takes one global batch of `batch_size` samples and
-splits it evenly across the devices:
+is no GPU); "multi_worker" does the same over the devices of several
+processes, on one or several machines (`mpikeras.training.multi_worker`).
+Each step takes one global batch of `batch_size` samples and splits it
+evenly across the devices:
 
 - JAX: `keras.distribution.DataParallel`. The variables are replicated on a
   one-axis device mesh and the batch is sharded along it; Keras runs the
@@ -16,8 +18,11 @@ splits it evenly across the devices:
   BatchNormalization layers are switched to synchronised statistics
   (SimCLR's "global BN"), so a step equals the single-device step on the
   same global batch.
+- Several processes: JAX as above over the devices of every process
+  (`jax.distributed`); TensorFlow with `MultiWorkerMirroredStrategy`, the
+  rest as with `MirroredStrategy`.
 - PyTorch: Keras has no data-parallel `fit` for it; asking for
-  "data_parallel" raises `ConfigError`.
+  "data_parallel" or "multi_worker" raises `ConfigError`.
 
 With a single device "data_parallel" trains as "none" and warns.
 
@@ -42,6 +47,7 @@ import keras
 
 from mpikeras.config import DISTRIBUTIONS
 from mpikeras.errors import ConfigError
+from mpikeras.training import multi_worker
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,19 +62,34 @@ class TrainingDistribution:
     `scope()`, after `prepare_model`.
 
     Args:
-        kind: "none" or "data_parallel" (what trains, after the fall-back of
-            a single device to "none").
+        kind: "none", "data_parallel" or "multi_worker" (what trains, after
+            the fall-back of a single device to "none").
         backend: the Keras backend.
         devices: names of the devices holding a replica (empty for "none";
             informative only).
         handle: the backend object (`keras.distribution.DataParallel` or a
             `tf.distribute.Strategy`), or `None`.
+        process_index: this process's index in a multi-worker cluster (0
+            otherwise); process 0 writes the run directory.
+        process_count: the number of processes training together.
     """
 
     kind: str
     backend: str
     devices: tuple[str, ...] = ()
     handle: Any = dataclasses.field(default=None, repr=False)
+    process_index: int = 0
+    process_count: int = 1
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this process writes the run directory (process 0 of a cluster)."""
+        return self.process_index == 0
+
+    def barrier(self, name: str) -> None:
+        """Wait for every process of a multi-worker cluster (no-op in a single process)."""
+        if self.process_count > 1:
+            multi_worker.barrier(self.backend, self.handle, name)
 
     @property
     def num_replicas(self) -> int:
@@ -102,7 +123,7 @@ class TrainingDistribution:
         not part of any saved configuration here: `Encoder` and the heads
         serialise their constructor arguments only.
         """
-        if self.kind == "data_parallel" and self.backend == "tensorflow":
+        if self.kind != "none" and self.backend == "tensorflow":
             for layer in model._flatten_layers(include_self=False):
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.synchronized = True
@@ -120,6 +141,51 @@ class TrainingDistribution:
         keep = len(keras.tree.flatten(validation)[0])
         keep -= keep % self.num_replicas
         return keras.tree.map_structure(lambda array: array[:keep], validation)
+
+    def fit_inputs(self, fit_kwargs: dict[str, Any], batch_size: int) -> dict[str, Any]:
+        """`fit`'s data for this process: validation trimmed, and on JAX clusters its rows only.
+
+        Args:
+            fit_kwargs: `Streams.fit_kwargs()` (global batches).
+            batch_size: the global batch size (also the validation batch).
+
+        Returns:
+            The keyword arguments, with `validation_batch_size` set.
+        """
+        fit_kwargs = dict(fit_kwargs)
+        validation = fit_kwargs.get("validation_data")
+        if validation is not None:
+            validation = self.validation_data(validation)
+        if self.backend == "jax" and self.process_count > 1:
+            index, count = self.process_index, self.process_count
+            fit_kwargs["x"] = multi_worker.shard_training_stream(fit_kwargs["x"], index, count)
+            if validation is not None:
+                validation = multi_worker.shard_validation(validation, batch_size, index, count)
+            batch_size //= count
+        if validation is not None:
+            fit_kwargs["validation_data"] = validation
+        fit_kwargs["validation_batch_size"] = batch_size
+        return fit_kwargs
+
+
+@contextlib.contextmanager
+def this_process_only() -> Iterator[None]:
+    """Inside a distribution's scope, compute on this process alone (for saving a model).
+
+    On JAX a value created while a distribution is set is placed on the
+    devices of every process, a collective the other processes would have
+    to join; the one process that saves a model in a multi-worker cluster
+    therefore saves without it. Elsewhere this does nothing.
+    """
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 def _tensorflow_devices() -> list[str]:
@@ -164,23 +230,25 @@ def training_distribution(
     2
 
     Args:
-        kind: "none" or "data_parallel" (`TrainingConfig.distribution`).
+        kind: "none", "data_parallel" or "multi_worker" (`TrainingConfig.distribution`).
         batch_size: the global batch size; checked to be a multiple of the
             number of devices.
         jit_compile: `TrainingConfig.jit_compile`; "true" is refused for
-            "data_parallel" on TensorFlow, where XLA cannot compile a
-            `MirroredStrategy` step (Keras' "auto" does not try).
+            both distributions on TensorFlow, where XLA cannot compile a
+            mirrored step (Keras' "auto" does not try).
         devices: devices to use, as the backend names them; every GPU (or
-            every logical CPU device) of the machine if `None`.
+            every logical CPU device) of the machine if `None` (not used by
+            "multi_worker", which takes every device of every process).
 
     Returns:
         A `TrainingDistribution`. On a single device, "data_parallel" gives
         "none" with a `UserWarning`.
 
     Raises:
-        ConfigError: for an unknown `kind`, "data_parallel" on the PyTorch
-            backend, with `jit_compile="true"` on TensorFlow, or with a batch
-            size the device count does not divide.
+        ConfigError: for an unknown `kind`, a distribution on the PyTorch
+            backend, with `jit_compile="true"` on TensorFlow, a batch size
+            the device count does not divide, or a cluster that cannot be
+            formed from the environment (`mpikeras.training.multi_worker`).
     """
     if kind not in DISTRIBUTIONS:
         raise ConfigError("distribution", f"expected one of {list(DISTRIBUTIONS)}, got {kind!r}")
@@ -190,17 +258,19 @@ def training_distribution(
     if backend not in ("jax", "tensorflow"):
         raise ConfigError(
             "distribution",
-            "'data_parallel' needs the JAX or TensorFlow backend (keras.distribution or "
+            f"{kind!r} needs the JAX or TensorFlow backend (keras.distribution or "
             f"tf.distribute); the Keras backend is {backend!r}. Set KERAS_BACKEND=jax or "
             "KERAS_BACKEND=tensorflow, or use distribution 'none'",
         )
     if backend == "tensorflow" and jit_compile == "true":
         raise ConfigError(
             "jit_compile",
-            "'true' does not combine with distribution 'data_parallel' on TensorFlow: XLA "
-            "cannot compile a MirroredStrategy step whose variables live on several devices; "
-            "use 'auto' (no XLA under tf.distribute) or 'false', or the JAX backend",
+            f"'true' does not combine with distribution {kind!r} on TensorFlow: XLA cannot "
+            "compile a step whose variables are mirrored over several devices; use 'auto' (no "
+            "XLA under tf.distribute) or 'false', or the JAX backend",
         )
+    if kind == "multi_worker":
+        return _multi_worker(backend, batch_size)
     devices = list(devices) if devices is not None else available_devices()
     if len(devices) < 2:
         warnings.warn(
@@ -209,17 +279,34 @@ def training_distribution(
             stacklevel=2,
         )
         return TrainingDistribution("none", backend)
-    if batch_size is not None and batch_size % len(devices):
-        raise ConfigError(
-            "batch_size",
-            f"data-parallel training splits each batch evenly over {len(devices)} devices, so "
-            f"the batch size must be a multiple of {len(devices)}; got {batch_size}",
-        )
+    _check_batch(batch_size, len(devices), "devices")
     if backend == "jax":
         handle = keras.distribution.DataParallel(devices=devices)
     else:
         handle = _mirrored_strategy(tuple(devices))
     return TrainingDistribution("data_parallel", backend, tuple(devices), handle)
+
+
+def _check_batch(batch_size: int | None, parts: int, what: str) -> None:
+    if batch_size is not None and batch_size % parts:
+        raise ConfigError(
+            "batch_size",
+            f"data-parallel training splits each batch evenly over {parts} {what}, so the "
+            f"batch size must be a multiple of {parts}; got {batch_size}",
+        )
+
+
+def _multi_worker(backend: str, batch_size: int | None) -> TrainingDistribution:
+    if backend == "jax":
+        devices, index, count = multi_worker.jax_cluster()
+        handle = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+        names = tuple(str(device) for device in devices)
+    else:
+        handle, index, count = multi_worker.tensorflow_cluster()
+        names = tuple(handle.extended.worker_devices)
+    distribution = TrainingDistribution("multi_worker", backend, names, handle, index, count)
+    _check_batch(batch_size, distribution.num_replicas, "devices of all processes")
+    return distribution
 
 
 @functools.cache

@@ -68,17 +68,13 @@ def finetune(
     def make_streams(start_epoch: int) -> Streams:
         return task_streams(config, run.data, start_epoch, pipeline)
 
-    def save_model(model: keras.Model) -> None:
-        run.directory.save_model(getattr(model, "task_model", model), MODEL)
-
     def build_model() -> keras.Model:
         # Loaded here, inside the distribution's scope, so that its variables
         # are created for the devices the model trains on.
         encoder = load_encoder(config.pretrained_encoder)[0] if config.pretrained_encoder else None
         return build_task_model(config, run.signal_shape, run.data.normalization, encoder)
 
-    _, history = run.fit(
-        build_model, make_streams, save_model, (MODEL,), callbacks=callbacks, verbose=verbose
-    )
+    products = {MODEL: lambda model: getattr(model, "task_model", model)}
+    _, history = run.fit(build_model, make_streams, products, callbacks=callbacks, verbose=verbose)
     best = load_model(run.directory.file(MODEL))
     return FinetuneResult(best, history, run.directory.path)

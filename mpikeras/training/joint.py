@@ -254,7 +254,7 @@ def train_joint(
     weights = _check_weights(loss_weights)
     run = start_run(config, run_dir, settings={"loss_weights": list(weights)})
     if run.distribution.num_replicas > 1:
-        run.lock.release()
+        run.release()
         raise ConfigError(
             "distribution",
             "joint training trains on one device (its per-epoch validation of both heads is "
@@ -277,16 +277,14 @@ def train_joint(
         encoder = load_encoder(config.pretrained_encoder)[0] if config.pretrained_encoder else None
         return build_joint_model(config, run.signal_shape, run.data.normalization, encoder, weights)
 
-    def save_heads(model: JointModel) -> None:
-        run.directory.save_model(model.recovery, RECOVERY_MODEL)
-        run.directory.save_model(model.reconstruction, RECONSTRUCTION_MODEL)
-
     validation = {task: task_validation(c, run.data) for task, c in configs.items()}
     _, history = run.fit(
         build_model,
         make_streams,
-        save_heads,
-        (RECOVERY_MODEL, RECONSTRUCTION_MODEL),
+        {
+            RECOVERY_MODEL: lambda model: model.recovery,
+            RECONSTRUCTION_MODEL: lambda model: model.reconstruction,
+        },
         epoch_metrics=[JointValidation(validation, weights)],
         callbacks=callbacks,
         verbose=verbose,

@@ -113,14 +113,10 @@ def pretrain(
     def make_streams(start_epoch: int) -> Streams:
         return pretraining_streams(config, run.data, start_epoch, pipeline)
 
-    def save_encoder(model: keras.Model) -> None:
-        run.directory.save_model(model.encoder, ENCODER)
-
     model, history = run.fit(
         lambda: build_simclr(config, run.signal_shape),
         make_streams,
-        save_encoder,
-        (ENCODER,),
+        {ENCODER: lambda model: model.encoder},
         callbacks=callbacks,
         verbose=verbose,
     )

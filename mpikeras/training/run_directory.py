@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ import keras
 from mpikeras.errors import RunDirectoryError, TrainingDivergedError
 from mpikeras.io.atomic import atomic_path, write_text_atomic
 from mpikeras.models.saving import load_model, non_finite_weights
+from mpikeras.training.distribution import this_process_only
 
 try:
     import fcntl
@@ -199,17 +201,31 @@ class RunDirectory:
     """A run directory (see the module docstring for its layout).
 
     Args:
-        path: the directory; created if missing.
+        path: the directory.
+        create: create it if missing (`False` for a process that only reads it).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise RunDirectoryError(f"{self.path}: exists and is not a directory")
-        self.path.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.path.mkdir(parents=True, exist_ok=True)
 
     def file(self, name: str) -> Path:
         return self.path / name
+
+    def private_copy(self) -> RunDirectory:
+        """A copy of its state, checkpoints and products in a new temporary directory.
+
+        For a process of a multi-worker cluster that trains beside the
+        process writing this directory (logs and hidden files are not copied).
+        """
+        copy = Path(tempfile.mkdtemp(prefix="mpikeras-worker-"))
+        if self.path.is_dir():
+            ignore = shutil.ignore_patterns(LOGS, ".*")
+            shutil.copytree(self.path, copy, ignore=ignore, dirs_exist_ok=True)
+        return RunDirectory(copy)
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -371,7 +387,7 @@ class RunDirectory:
                 "Lower the learning rate or check the data and configuration"
             )
         target = self.file(name)
-        with atomic_path(target, suffix=".keras") as tmp:
+        with atomic_path(target, suffix=".keras") as tmp, this_process_only():
             model.save(tmp)
         return target
 

@@ -25,13 +25,13 @@ def fit_resumable(
     make_streams: Callable[[int], FitInputs],
     epochs: int,
     *,
+    batch_size: int,
     on_best: Callable[[keras.Model, int], None] | None = None,
     epoch_metrics: Sequence[keras.callbacks.Callback] = (),
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: str | int = "auto",
-    validation_batch_size: int | None = None,
     distribution: TrainingDistribution | None = None,
-) -> tuple[keras.Model, dict[str, list[float]]]:
+) -> keras.Model:
     """Train for `epochs` epochs in total, continuing from the last completed one.
 
     A new run builds its model; a rerun in the same directory loads the last
@@ -45,6 +45,8 @@ def fit_resumable(
         build_model: builds and compiles a fresh model.
         make_streams: `start_epoch -> Streams` (or other `FitInputs`).
         epochs: total epochs.
+        batch_size: the global batch size of the streams, also the batch
+            of the validation pass.
         on_best: called with `(model, epoch)` whenever validation loss improves.
         epoch_metrics: callbacks that add metrics to an epoch's logs (for
             example a validation the Keras `validation_data` cannot hold); they
@@ -52,17 +54,16 @@ def fit_resumable(
             epoch by `val_loss`.
         callbacks: more Keras callbacks.
         verbose: Keras' `verbose` for `fit` (progress bar by default).
-        validation_batch_size: batch size of the validation pass (Keras'
-            default, 32, if `None`).
         distribution: where to train (`training_distribution`); the model
             is built or loaded, and fitted, inside its scope. One device if
-            `None`.
+            `None`. In a multi-worker cluster every process trains, and
+            only process 0 reports progress and writes TensorBoard logs.
 
     Returns:
-        `(model, history)`: the model after the last epoch and the full
-        per-epoch history.
+        The model after the last epoch (its history is `run_dir.history()`).
     """
     distribution = distribution or TrainingDistribution("none", keras.backend.backend())
+    writer = distribution.is_writer
     start = run_dir.last_epoch()
     with distribution.scope():
         model = run_dir.load_checkpoint() if start else None
@@ -70,21 +71,16 @@ def fit_resumable(
             model = build_model()
         distribution.prepare_model(model)
         if start < epochs:
-            fit_kwargs = make_streams(start).fit_kwargs()
-            if fit_kwargs.get("validation_data") is not None:
-                fit_kwargs["validation_data"] = distribution.validation_data(
-                    fit_kwargs["validation_data"]
-                )
+            fit_kwargs = distribution.fit_inputs(make_streams(start).fit_kwargs(), batch_size)
             checkpoint = EpochCheckpoint(run_dir, on_best=on_best)
             all_callbacks = [*epoch_metrics, checkpoint, *callbacks]
-            if tensorboard_available():
+            if writer and tensorboard_available():
                 all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir.file(LOGS))))
             model.fit(
                 **fit_kwargs,
                 epochs=epochs,
                 initial_epoch=start,
                 callbacks=all_callbacks,
-                verbose=verbose,
-                validation_batch_size=validation_batch_size,
+                verbose=verbose if writer else 0,
             )
-    return model, run_dir.history()
+    return model

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,12 @@ class Run:
         data: the prepared training data.
         distribution: where it trains.
         signal_shape: (V, C) of the model inputs.
-        lock: the directory's lock, held from `start_run` to the end of `fit`.
+        lock: the directory's lock, held from `start_run` to the end of `fit`
+            (`None` in the processes of a cluster that do not write).
+        workspace: where this process writes while it trains: `directory`,
+            or, in the other processes of a multi-worker cluster, a private
+            copy of it in a temporary directory (TensorFlow needs every
+            process to save when one does; the copy is removed by `fit`).
     """
 
     config: TrainingConfig
@@ -162,14 +168,14 @@ class Run:
     data: TrainingData
     distribution: TrainingDistribution
     signal_shape: tuple[int, int]
-    lock: RunLock
+    lock: RunLock | None
+    workspace: RunDirectory
 
     def fit(
         self,
         build_model: Callable[[], keras.Model],
         make_streams: Callable[[int], FitInputs],
-        save: Callable[[keras.Model], None],
-        products: Sequence[str],
+        products: Mapping[str, Callable[[keras.Model], keras.Model]],
         *,
         epoch_metrics: Sequence[keras.callbacks.Callback] = (),
         callbacks: Sequence[keras.callbacks.Callback] = (),
@@ -181,10 +187,10 @@ class Run:
             build_model: builds and compiles a fresh model (inside the
                 distribution's scope; load a pretrained encoder there too).
             make_streams: `start_epoch -> Streams`.
-            save: writes the run's products (`products`, files in the run
-                directory) from a model; called at every new best epoch, and
-                after the last epoch if no epoch was best.
-            products: the names of the files `save` writes.
+            products: the run's products, file name -> the part of the
+                trained model saved there (for example the encoder); saved
+                at every new best epoch, and after the last epoch if no epoch
+                was best.
             epoch_metrics: callbacks that add validation metrics to an
                 epoch's logs (run before the checkpoint that reads them).
             callbacks: more Keras callbacks.
@@ -193,24 +199,39 @@ class Run:
         Returns:
             `(model, history)`: the model after the last epoch and the full history.
         """
+        workspace = self.workspace
+
+        def save(model: keras.Model) -> None:
+            for name, part in products.items():
+                workspace.save_model(part(model), name)
+
         try:
-            model, history = fit_resumable(
-                self.directory,
+            model = fit_resumable(
+                workspace,
                 build_model,
                 make_streams,
                 self.config.epochs,
+                batch_size=self.config.batch_size,
                 on_best=lambda model, epoch: save(model),
                 epoch_metrics=epoch_metrics,
                 callbacks=callbacks,
                 verbose=verbose,
-                validation_batch_size=self.config.batch_size,
                 distribution=self.distribution,
             )
-            if not all(self.directory.file(name).exists() for name in products):
+            if not all(workspace.file(name).exists() for name in products):
                 save(model)
+            # The other processes of a cluster read the products once process 0 wrote them.
+            self.distribution.barrier("mpikeras-run-written")
         finally:
+            self.release()
+        return model, self.directory.history()
+
+    def release(self) -> None:
+        """Release the directory's lock, or remove this process's private copy."""
+        if self.lock is not None:
             self.lock.release()
-        return model, history
+        if self.workspace is not self.directory:
+            shutil.rmtree(self.workspace.path, ignore_errors=True)
 
 
 def start_run(
@@ -272,6 +293,13 @@ def start_run(
     data = prepare_data(config.data, config.seed, normalization)
     signal_shape = tuple(data.signals.signals.shape[2:])
     check_training_memory(config, signal_shape)
+    if not distribution.is_writer:
+        # Process 0 of the cluster writes the run directory; this one trains on a private copy.
+        configure(config)
+        directory = RunDirectory(run_dir, create=False)
+        return Run(
+            config, directory, data, distribution, signal_shape, None, directory.private_copy()
+        )
     directory = RunDirectory(run_dir)
     lock = RunLock(directory.path).acquire()
     try:
@@ -282,7 +310,7 @@ def start_run(
     except BaseException:
         lock.release()
         raise
-    return Run(config, directory, data, distribution, signal_shape, lock)
+    return Run(config, directory, data, distribution, signal_shape, lock, directory)
 
 
 def adam(config: TrainingConfig) -> keras.optimizers.Optimizer:
