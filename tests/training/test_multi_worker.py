@@ -21,10 +21,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-from mpikeras.training.multi_worker import process_rows, shard_validation
+from mpikeras.training.multi_worker import ProcessShard, process_rows, shard_validation
 
 SCRIPT = Path(__file__).with_name("multi_worker_process.py")
 TESTS_DIR = Path(__file__).resolve().parents[1]
@@ -112,9 +113,21 @@ def test_two_processes_train_as_one(backend, train_sm_path, tmp_path):
     assert (tmp_path / "train" / "model.keras").is_file()
 
 
+class Batches(keras.utils.PyDataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        return {"x": np.arange(8)[:, None] + 10 * index}, np.arange(8) + 10 * index
+
+
 def test_each_process_feeds_its_rows_of_every_batch():
     batch = {"x": np.arange(8)[:, None], "y": np.arange(8)}
     assert process_rows(batch, 1, 2)["y"].tolist() == [4, 5, 6, 7]
+    # A PyDataset (the pipeline without TensorFlow): row block 1 of every batch.
+    shard = ProcessShard(Batches(), 1, 2)
+    assert len(shard) == 2
+    assert shard[1][0]["x"][:, 0].tolist() == shard[1][1].tolist() == [14, 15, 16, 17]
     # Validation: batches of 4 over 10 rows (4, 4, 2), each split between two processes.
     arrays = (np.arange(10),)
     first, second = (shard_validation(arrays, 4, index, 2)[0].tolist() for index in (0, 1))
