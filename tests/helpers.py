@@ -316,3 +316,34 @@ def run_with_file_size_limit(argv: list[str], limit_bytes: int, **kwargs):
     return subprocess.run(
         command, preexec_fn=limit, capture_output=True, text=True, timeout=600, **kwargs
     )
+
+
+#: The backend of tests that train many tiny models: PyTorch runs them eagerly, where
+#: TensorFlow traces every model's train and test steps (most of such a test's time).
+EAGER_BACKEND = "torch"
+
+
+def run_python(code: str, *args: str, backend: str = EAGER_BACKEND, timeout: int = 600):
+    """Run Python `code` in a fresh process on a Keras backend; `sys.argv[1:]` is `args`.
+
+    Returns:
+        The `subprocess.CompletedProcess` (text output captured); fails the
+        test with the end of stderr if the process fails.
+    """
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"the process failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return done

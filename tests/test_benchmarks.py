@@ -30,7 +30,7 @@ def test_gpu_check_runs_on_the_cpu_without_tensorflow(tmp_path):
     result = json.loads((tmp_path / "gpu-check.json").read_text())
     assert result["backend"] == "jax"
     assert set(result["pretraining_samples_per_s"]) == {
-        f"{p} batch {b}" for p in ("float32", "mixed_bfloat16") for b in (8, 16)
+        f"{p} batch 8" for p in ("float32", "mixed_bfloat16")
     }
     assert result["reproduce_paper_hours_extrapolated"] > 0
     assert {"pretrain", "recovery-cl", "reconstruction-wo-cl"} <= set(result["epoch_seconds"])

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import EAGER_BACKEND
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def _run(script, *args, cwd):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+def _run(script, *args, cwd, backend=EAGER_BACKEND):
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
         cwd=cwd,
@@ -69,7 +70,9 @@ def test_export_and_serve_example(tmp_path):
         {"epochs": 1, "steps_per_epoch": 2, "batch_size": 8, "encoder": {"filters": 8}}
     )
     finetune(config, tmp_path / "run", verbose=0)
-    out = _run("export_and_serve.py", "--run", "run", "--out", "export", cwd=tmp_path)
+    out = _run(
+        "export_and_serve.py", "--run", "run", "--out", "export", cwd=tmp_path, backend="jax"
+    )
     assert "served 18 columns" in out and (tmp_path / "export" / "saved_model.pb").is_file()
 
 

@@ -40,11 +40,12 @@ from mpikeras.models import BracketRecovery, DirectReconstruction, Encoder, Sign
 pytest.importorskip("tensorflow", reason="SavedModel export needs TensorFlow")
 
 THIS_FILE = Path(__file__).resolve()
-#: Tasks per backend (bracket on TensorFlow only: JAX compiles each new model anew,
-#: about 10 s per task on a busy 2-core machine).
+#: Tasks per backend: every task on TensorFlow; on JAX, which compiles each new model
+#: anew (about 10 s per task on a busy 2-core machine), the recovery head, whose
+#: serving function also scales by the normalisation and the delta-sample volume.
 TASKS = {
     "tensorflow": ("recovery", "reconstruction", "bracket"),
-    "jax": ("recovery", "reconstruction"),
+    "jax": ("recovery",),
 }
 CASES = [(backend, task) for backend, tasks in TASKS.items() for task in tasks]
 #: Voxels (y, x) fed to the exports; bracket targets use y + 1 and y + 2.
