@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mpikeras.io.mdf.access import is_calibration, open_reader
+from mpikeras.io.mdf.background import acquisition_order, count_blocks
 from mpikeras.io.mdf.grids import (
     check_voxel_count,
     read_delta_sample_size,
@@ -61,6 +62,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         `data` (h5py `shape`, `dtype`, `domain` "frequency" or "time",
         `fast_frame_axis`, `complex_layout`, `background_corrected`),
         `num_frames`, `num_foreground_frames`, `num_background_frames`,
+        `background_blocks` (runs of background frames in acquisition order),
         `num_periods_per_frame`, `num_averages`, `num_receive_channels`,
         `unit`, `num_sampling_points`, `num_frequencies`, `bandwidth_hz`,
         `sampling_rate_hz`, `period_s`, `frequency_resolution_hz`,
@@ -94,6 +96,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         freqs = acq.frequencies_hz
         df = acq.drivefield
         num_bg = int(bg_mask.sum())
+        blocks = _background_blocks(r, bg_mask, layout.num_frames) if num_bg else 0
         return {
             "path": os.fspath(r.path),
             "kind": "calibration" if calibration else "measurement",
@@ -115,6 +118,7 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
             "num_frames": layout.num_frames,
             "num_foreground_frames": layout.num_frames - num_bg,
             "num_background_frames": num_bg,
+            "background_blocks": blocks,
             "num_periods_per_frame": layout.num_periods,
             "num_averages": acq.num_averages,
             "num_receive_channels": acq.num_receive_channels,
@@ -240,7 +244,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     add(
         "frames",
         f"{s['num_frames']}: {s['num_foreground_frames']} foreground + "
-        f"{s['num_background_frames']} background; {periods} period{'s' * (periods != 1)} "
+        f"{s['num_background_frames']} background{_blocks_text(s)}; "
+        f"{periods} period{'s' * (periods != 1)} "
         f"per frame, {s['num_averages']} average{'s' * (s['num_averages'] != 1)}",
     )
     data = s["data"]
@@ -303,3 +308,19 @@ def format_summary(summary: dict[str, Any]) -> str:
     width = max(len(label) for label, _ in lines) + 2
     body = [f"  {label.ljust(width)}{text}" for label, text in lines]
     return "\n".join([s["path"], *body])
+
+
+def _background_blocks(r, bg_mask: np.ndarray, num_frames: int) -> int:
+    """Blocks of consecutive background frames in acquisition order (`framePermutation`)."""
+    if not r.flag("/measurement/isFramePermutation", default=False):
+        return count_blocks(bg_mask)
+    acquired = np.zeros(num_frames, dtype=bool)
+    acquired[acquisition_order(r, num_frames)] = bg_mask
+    return count_blocks(acquired)
+
+
+def _blocks_text(s: dict[str, Any]) -> str:
+    blocks = s.get("background_blocks", 0)
+    if blocks > 1:
+        return f" interleaved in {blocks} blocks"
+    return ""

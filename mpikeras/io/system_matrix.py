@@ -37,6 +37,13 @@ class SystemMatrix:
             (`/calibration/snr`), or `None`.
         metadata: descriptive fields.
         method: `/calibration/method` ("robot", "simulation", ...).
+        frame_positions: where the scan interleaved its background frames:
+            the acquisition positions (0-based, among all O + E frames) of
+            the foreground frames in voxel order (x fastest, shape (O,)) and
+            of the background frames (shape (E,)), as MDF's
+            `framePermutation` records them; `None` when the background
+            frames followed the scan. Selecting voxels keeps the positions
+            of the kept ones.
     """
 
     spectra: np.ndarray
@@ -47,6 +54,7 @@ class SystemMatrix:
     snr: np.ndarray | None = None
     metadata: Metadata = dataclasses.field(default_factory=Metadata)
     method: str = "simulation"
+    frame_positions: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def num_channels(self) -> int:
@@ -110,7 +118,12 @@ class SystemMatrix:
     def z_slice(self, index: int) -> SystemMatrix:
         """The system matrix of z slice `index` (0-based)."""
         grid = self.grid.z_slice(index)
-        return dataclasses.replace(self, spectra=self.spectra[:, :, index : index + 1], grid=grid)
+        return dataclasses.replace(
+            self,
+            spectra=self.spectra[:, :, index : index + 1],
+            grid=grid,
+            frame_positions=self._kept_positions(lambda p: p[index : index + 1]),
+        )
 
     def central_slice(self) -> SystemMatrix:
         """The system matrix of the central z slice (slice Nz // 2)."""
@@ -124,7 +137,17 @@ class SystemMatrix:
             self,
             spectra=self.spectra[..., offset_y::step_y, offset_x::step_x],
             grid=self.grid.subsample(step_x, step_y, offset_x, offset_y),
+            frame_positions=self._kept_positions(
+                lambda p: p[:, offset_y::step_y, offset_x::step_x]
+            ),
         )
+
+    def _kept_positions(self, select) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.frame_positions is None:
+            return None
+        foreground, background = self.frame_positions
+        kept = select(np.asarray(foreground).reshape(self.spectra.shape[2:]))
+        return np.ascontiguousarray(kept).reshape(-1), background
 
     def estimate_snr(self) -> np.ndarray:
         """SNR per channel and frequency from the background frames.

@@ -293,6 +293,8 @@ def simulate_system_matrix(
         delta_sample_size_m=tuple(config.delta_sample_size_m),
         metadata=metadata,
         method="simulation",
+        # Interleaved background frames: the file records when each frame was taken.
+        frame_positions=order if config.background.enabled else None,
     )
     return dataclasses.replace(sm, snr=sm.estimate_snr())
 

@@ -128,3 +128,39 @@ def test_the_background_model_refuses_bad_values():
         BackgroundModel(max_harmonic=1)
     with pytest.raises(ConfigError, match="drift_per_sqrt_hour"):
         dataclasses.replace(BackgroundModel(), drift_per_sqrt_hour=-1.0)
+
+
+def test_the_calibration_file_holds_the_raw_interleaved_frames_and_reading_corrects_them(
+    tmp_path,
+):
+    import h5py
+
+    from mpikeras.io import read_system_matrix, write_system_matrix
+    from mpikeras.io.mdf.validate import validate_file
+    from mpikeras.io.summary import format_summary, summarize
+
+    config = dataclasses.replace(preset("openmpi-2d-19"), background=BackgroundModel(enabled=True))
+    sm = simulate_system_matrix(config, seed=3)
+    path = write_system_matrix(tmp_path / "sm.mdf", sm)
+    with h5py.File(path, "r") as f:
+        assert f["measurement/isBackgroundCorrected"][()] == 0
+        assert f["measurement/isFramePermutation"][()] == 1
+        stored = f["measurement/data"][0, :, :, :361].reshape(sm.spectra.shape)
+        permutation = f["measurement/framePermutation"][()]
+    # Stored raw: each voxel's frame holds the in-band background of its time.
+    fg_pos, bg_pos = sm.frame_positions
+    assert permutation.tolist() == (np.r_[fg_pos, bg_pos] + 1).tolist()
+    assert np.abs(stored - sm.spectra).max() > 0.05 * np.abs(sm.spectra).max()
+    # Reading applies MPIFiles' interpolated correction, as for a real file: the
+    # simulator's corrected system matrix (drift residual included) comes back.
+    back = read_system_matrix(path)
+    np.testing.assert_allclose(back.spectra, sm.spectra, atol=1e-6 * np.abs(sm.spectra).max())
+    assert [p.tolist() for p in back.frame_positions] == [fg_pos.tolist(), bg_pos.tolist()]
+    assert not validate_file(path).errors  # conforms to MDF v2
+    summary = summarize(path)
+    assert summary["background_blocks"] == 20  # one before each of the 19 rows, one after
+    assert "20 background interleaved in 20 blocks" in format_summary(summary)
+    # A part of it (every second voxel) is written with its frames' order and reads back.
+    part = back.subsample(2, 2)
+    again = read_system_matrix(write_system_matrix(tmp_path / "part.mdf", part))
+    np.testing.assert_allclose(again.spectra, part.spectra, atol=1e-6 * np.abs(sm.spectra).max())

@@ -86,11 +86,33 @@ def subtract_background(
     Returns:
         `fg` less the background.
     """
+    return _shift_by_background(fg, fg_pos, bg, bg_pos, num_frames, -1.0)
+
+
+def add_background(
+    fg: np.ndarray, fg_pos: np.ndarray, bg: np.ndarray, bg_pos: np.ndarray, num_frames: int
+) -> np.ndarray:
+    """The inverse of `subtract_background` (arguments alike): corrected frames back to raw ones.
+
+    A writer that holds background-corrected frames stores them raw, so that
+    a reader's `subtract_background` gives them back.
+    """
+    return _shift_by_background(fg, fg_pos, bg, bg_pos, num_frames, 1.0)
+
+
+def _shift_by_background(
+    fg: np.ndarray,
+    fg_pos: np.ndarray,
+    bg: np.ndarray,
+    bg_pos: np.ndarray,
+    num_frames: int,
+    sign: float,
+) -> np.ndarray:
     order = np.argsort(bg_pos, kind="stable")
     bg, bg_pos = bg[order], bg_pos[order]
     starts = np.flatnonzero(np.r_[True, np.diff(bg_pos) != 1])
     if starts.size == 1:
-        fg -= bg.mean(axis=0, dtype=np.complex128 if bg.dtype.kind == "c" else np.float64)
+        fg += sign * bg.mean(axis=0, dtype=np.complex128 if bg.dtype.kind == "c" else np.float64)
         return fg
     ends = np.r_[starts[1:], bg.shape[0]]
     block_means = np.empty_like(bg, dtype=np.result_type(bg.dtype, np.complex64))
@@ -103,5 +125,16 @@ def subtract_background(
     for start in range(0, fg.shape[0], 4096):
         part = slice(start, start + 4096)
         w = weight[part]
-        fg[part] -= (1.0 - w) * block_means[low[part]] + w * block_means[low[part] + 1]
+        fg[part] += sign * ((1.0 - w) * block_means[low[part]] + w * block_means[low[part] + 1])
     return fg
+
+
+def count_blocks(mask: np.ndarray) -> int:
+    """Contiguous runs of `True` in a flag per frame (in acquisition order), read in chunks."""
+    runs, previous = 0, False
+    for start in range(0, mask.size, 1 << 24):
+        part = np.asarray(mask[start : start + (1 << 24)], dtype=bool)
+        if part.size:
+            runs += int(part[0] and not previous) + int(np.count_nonzero(part[1:] & ~part[:-1]))
+            previous = bool(part[-1])
+    return runs

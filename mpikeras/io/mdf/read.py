@@ -109,9 +109,11 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
         fg_sel, grid = _select_voxels(r.path, grid, order, fg_idx, z_slice)
         fg, bg = _frame_spectra(r, layout, acq, (fg_sel, bg_idx))
         corrected = r.flag("/measurement/isBackgroundCorrected", default=False)
+        position = acquisition_order(r, layout.num_frames)
         if not corrected and bg.shape[0] > 0:
-            position = acquisition_order(r, layout.num_frames)
             fg = subtract_background(fg, position[fg_sel], bg, position[bg_idx], layout.num_frames)
+        permuted = r.flag("/measurement/isFramePermutation", default=False)
+        frame_positions = (position[fg_sel], position[bg_idx]) if permuted and bg.size else None
         nz, ny, nx = grid.shape
         c, k = fg.shape[1:]
         spectra = np.transpose(fg.reshape(nz, ny, nx, c, k), (3, 4, 0, 1, 2))  # (C,K,Nz,Ny,Nx)
@@ -128,6 +130,7 @@ def read_system_matrix(path: str | os.PathLike, z_slice: int | str | None = None
             snr=snr,
             metadata=read_metadata(r),
             method=method,
+            frame_positions=frame_positions,
         )
 
 

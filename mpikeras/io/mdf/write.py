@@ -17,6 +17,7 @@ from mpikeras.errors import MDFError
 from mpikeras.io.acquisition import Acquisition
 from mpikeras.io.atomic import atomic_path
 from mpikeras.io.grid import Grid
+from mpikeras.io.mdf.background import add_background
 from mpikeras.io.mdf.schema import DATA
 from mpikeras.io.mdf.writer import (
     Writer,
@@ -143,7 +144,12 @@ def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
         )
 
     fg = spectra.reshape(c, k, -1).astype(np.complex128)  # (C, K, O), x fastest
-    if bg.shape[-1]:
+    permutation = _frame_permutation(path, sm.frame_positions, fg.shape[-1], bg.shape[-1])
+    if permutation is not None:  # raw frames: the background interpolated at each voxel's time
+        o, n = fg.shape[-1], permutation.size
+        raw = add_background(fg.T.copy(), permutation[:o], bg.T, permutation[o:], n)
+        fg = raw.T
+    elif bg.shape[-1]:
         fg = fg + bg.mean(axis=-1, keepdims=True)
     data = np.concatenate([fg, bg], axis=-1)[None].astype(np.complex64)  # (1, C, K, O+E)
     bg_mask = np.r_[np.zeros(fg.shape[-1], bool), np.ones(bg.shape[-1], bool)]
@@ -159,12 +165,13 @@ def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
         sm.method,
         sm.delta_sample_size_m,
         snr,
+        *(() if permutation is None else (permutation,)),
     )
     with atomic_path(path) as tmp, new_hdf5_file(tmp, path) as f:
         w = Writer(f, digest)
         write_common(w, sm.acquisition, sm.metadata, data.shape[-1])
         w.put("measurement/data", data, chunks=(1, 1, k, min(data.shape[-1], 64)))
-        write_flags(w, bg_mask, fourier=True, fast=True)
+        write_flags(w, bg_mask, fourier=True, fast=True, frame_permutation=permutation)
         w.put("calibration/method", sm.method)
         w.put("calibration/order", "xyz")
         w.put("calibration/size", np.asarray(grid.size, dtype=np.int64))
@@ -177,6 +184,35 @@ def write_system_matrix(path: str | os.PathLike, sm: SystemMatrix) -> Path:
             w.put("calibration/deltaSampleSize", np.asarray(sm.delta_sample_size_m, np.float64))
         w.put("calibration/snr", snr)  # J x C x K
     return path
+
+
+def _frame_permutation(
+    path: Path, positions: tuple[np.ndarray, np.ndarray] | None, num_fg: int, num_bg: int
+) -> np.ndarray | None:
+    """0-based acquisition rank of each stored frame (foreground, then background), or None."""
+    if positions is None or num_bg == 0:
+        return None
+    fg_pos, bg_pos = (np.asarray(p, dtype=np.int64).reshape(-1) for p in positions)
+    if (fg_pos.size, bg_pos.size) != (num_fg, num_bg):
+        raise MDFError(
+            path,
+            field="/measurement/framePermutation",
+            problem="the frame positions do not match the frames",
+            expected=f"{num_fg} foreground and {num_bg} background positions",
+            actual=f"{fg_pos.size} and {bg_pos.size}",
+        )
+    both = np.concatenate([fg_pos, bg_pos])
+    if np.unique(both).size != both.size:
+        raise MDFError(
+            path,
+            field="/measurement/framePermutation",
+            problem="two frames share an acquisition position",
+            expected="distinct positions",
+            actual=f"{both.size - np.unique(both).size} repeated",
+        )
+    ranks = np.empty(both.size, dtype=np.int64)
+    ranks[np.argsort(both, kind="stable")] = np.arange(both.size)
+    return ranks
 
 
 def write_measurement(path: str | os.PathLike, meas: Measurement) -> Path:

@@ -196,11 +196,25 @@ def write_common(
         )  # C x K
 
 
-def write_flags(w: Writer, bg_mask: np.ndarray, fourier: bool, fast: bool) -> None:
-    """The `/measurement` flags: background frames, axes and domain; no processing applied."""
+def write_flags(
+    w: Writer,
+    bg_mask: np.ndarray,
+    fourier: bool,
+    fast: bool,
+    frame_permutation: np.ndarray | None = None,
+) -> None:
+    """The `/measurement` flags: background frames, axes and domain; no processing applied.
+
+    `frame_permutation` (0-based acquisition rank of each stored frame) is
+    written as `framePermutation` (1-based, MDF section 3.8) with
+    `isFramePermutation = 1`.
+    """
     w.put("measurement/isBackgroundCorrected", np.int8(0))
     w.put("measurement/isBackgroundFrame", bg_mask.astype(np.int8))
     w.put("measurement/isFastFrameAxis", np.int8(fast))
     w.put("measurement/isFourierTransformed", np.int8(fourier))
     for flag in UNPROCESSED_FLAGS:
-        w.put(f"measurement/{flag}", np.int8(0))
+        permuted = flag == "isFramePermutation" and frame_permutation is not None
+        w.put(f"measurement/{flag}", np.int8(permuted))
+    if frame_permutation is not None:
+        w.put("measurement/framePermutation", np.asarray(frame_permutation, np.int64) + 1)
