@@ -174,8 +174,9 @@ def this_process_only() -> Iterator[None]:
 
     On JAX a value created while a distribution is set is placed on the
     devices of every process, a collective the other processes would have
-    to join; the one process that saves a model in a multi-worker cluster
-    therefore saves without it. Elsewhere this does nothing.
+    to join; each process of a multi-worker cluster saves on its own
+    (process 0 into the run directory, the others into their private
+    copies), so it saves without it. Elsewhere this does nothing.
     """
     if keras.backend.backend() != "jax":
         yield

@@ -16,7 +16,9 @@ launcher sets (docs/scaling.md has Slurm and Kubernetes recipes):
   read by `tf.distribute.MultiWorkerMirroredStrategy`.
 
 Process 0 (TensorFlow: the chief, or worker 0) is the one that writes the
-run directory; every process trains, and reads the directory to resume.
+run directory; every process trains, reads the directory to resume, and the
+others write their checkpoints into a private copy that is removed at the end
+(`mpikeras.training.session.start_run`).
 
 Each step still takes one global batch of `batch_size` samples. On JAX every
 process feeds its own rows of it (`process_rows`): global batch `k` is the
