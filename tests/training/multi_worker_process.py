@@ -107,13 +107,15 @@ with open(f"{out_dir}/pretrain/history.json") as file:
 assert main([*pretrain, "--epochs", "3"]) == 0  # resumes after epoch 2
 with open(f"{out_dir}/pretrain/history.json") as file:
     summary["resumed_loss"] = json.load(file)["loss"]
-train = ["train", "reconstruction", *common, "--epochs", "1", "--out", f"{out_dir}/train"]
-assert main([*train, "--encoder", f"{out_dir}/pretrain/encoder.keras"]) == 0
-with open(f"{out_dir}/train/history.json") as file:
-    summary["train_val_loss"] = json.load(file)["val_loss"]
+if backend == "tensorflow":  # fine-tuning on the cluster's encoder
+    train = ["train", "reconstruction", *common, "--epochs", "1", "--out", f"{out_dir}/train"]
+    assert main([*train, "--encoder", f"{out_dir}/pretrain/encoder.keras"]) == 0
+    with open(f"{out_dir}/train/history.json") as file:
+        summary["train_val_loss"] = json.load(file)["val_loss"]
 summary["writes"] = len(writes)
-if cluster.is_writer:
-    # The same two epochs in one process on one device.
+if cluster.is_writer and backend == "jax":
+    # The same two epochs in one process on one device (on JAX each process feeds its
+    # own rows of every training and validation batch).
     single = ["pretrain", "--config", config_path, "--quiet", "--epochs", "2"]
     assert main([*single, "--out", f"{out_dir}/single"]) == 0
     with open(f"{out_dir}/single/history.json") as file:
