@@ -245,8 +245,9 @@ def test_bad_requests_raise_config_error(monkeypatch):
     with pytest.raises(ConfigError, match=r"batch_size.*multiple of 3; got 8"):
         training_distribution("data_parallel", batch_size=8, devices=["a", "b", "c"])
     monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
-    with pytest.raises(ConfigError, match=r"needs the JAX or TensorFlow backend.*'torch'"):
-        training_distribution("data_parallel")
+    for kind in ("data_parallel", "multi_worker"):
+        with pytest.raises(ConfigError, match=r"needs the JAX or TensorFlow backend.*'torch'"):
+            training_distribution(kind)
 
 
 def test_a_single_device_trains_as_none_with_a_warning():

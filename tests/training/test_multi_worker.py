@@ -27,7 +27,13 @@ import keras
 import numpy as np
 import pytest
 
-from mpikeras.training.multi_worker import ProcessShard, process_rows, shard_validation
+from mpikeras.errors import ConfigError
+from mpikeras.training.multi_worker import (
+    ProcessShard,
+    process_rows,
+    shard_validation,
+    tensorflow_cluster,
+)
 
 SCRIPT = Path(__file__).with_name("multi_worker_process.py")
 TESTS_DIR = Path(__file__).resolve().parents[1]
@@ -138,3 +144,14 @@ def test_each_process_feeds_its_rows_of_every_batch():
     arrays = (np.arange(10),)
     first, second = (shard_validation(arrays, 4, index, 2)[0].tolist() for index in (0, 1))
     assert first == [0, 1, 4, 5, 8] and second == [2, 3, 6, 7, 9]
+
+
+@pytest.mark.parametrize("value", [None, "not json", '{"cluster": {}}'])
+def test_a_missing_or_malformed_tf_config_is_named(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", value)
+    with pytest.raises(ConfigError, match="TF_CONFIG") as caught:
+        tensorflow_cluster()
+    assert caught.value.key == "distribution"
