@@ -25,7 +25,11 @@ def test_the_results_page_renders_the_committed_results():
 
 
 #: The other simulated worlds of the page (one seed each): scenario -> its data folder.
-SCENARIO_RESULTS = {"paper": "reproduce-quick-paper", "new-tracer": "reproduce-quick-new-tracer"}
+SCENARIO_RESULTS = {
+    "paper": "reproduce-quick-paper",
+    "new-tracer": "reproduce-quick-new-tracer",
+    "drift": "reproduce-quick-drift",
+}
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIO_RESULTS))
