@@ -320,7 +320,5 @@ def _background_blocks(r, bg_mask: np.ndarray, num_frames: int) -> int:
 
 
 def _blocks_text(s: dict[str, Any]) -> str:
-    blocks = s.get("background_blocks", 0)
-    if blocks > 1:
-        return f" interleaved in {blocks} blocks"
-    return ""
+    blocks = s["background_blocks"]
+    return f" interleaved in {blocks} blocks" if blocks > 1 else ""

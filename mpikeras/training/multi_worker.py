@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import os
+from operator import itemgetter
 from typing import Any
 
 import keras
@@ -209,8 +210,12 @@ def shard_validation(arrays: tuple, batch_size: int, index: int, count: int) -> 
     (`TrainingDistribution.validation_data` trims the set so that it does).
     """
     rows = len(keras.tree.flatten(arrays)[0])
-    take: list[int] = []
-    for start in range(0, rows, batch_size):
-        share = min(batch_size, rows - start) // count
-        take.extend(range(start + index * share, start + (index + 1) * share))
-    return keras.tree.map_structure(lambda array: array[np.asarray(take, dtype=int)], arrays)
+    blocks = [
+        process_rows(
+            keras.tree.map_structure(itemgetter(slice(start, start + batch_size)), arrays),
+            index,
+            count,
+        )
+        for start in range(0, rows, batch_size)
+    ]
+    return keras.tree.map_structure(lambda *parts: np.concatenate(parts), *blocks)

@@ -202,13 +202,14 @@ def _frame_permutation(
             actual=f"{fg_pos.size} and {bg_pos.size}",
         )
     both = np.concatenate([fg_pos, bg_pos])
-    if np.unique(both).size != both.size:
+    repeated = both.size - np.unique(both).size
+    if repeated:
         raise MDFError(
             path,
             field="/measurement/framePermutation",
             problem="two frames share an acquisition position",
             expected="distinct positions",
-            actual=f"{both.size - np.unique(both).size} repeated",
+            actual=f"{repeated} repeated",
         )
     ranks = np.empty(both.size, dtype=np.int64)
     ranks[np.argsort(both, kind="stable")] = np.arange(both.size)
