@@ -216,9 +216,14 @@ class DataConfig(_Config):
             in a combination; "sample": both sides draw from every voxel and
             validation samples are fresh combinations (the reconstruction
             task needs every position in training; see docs/concepts.md).
+        unlabelled: more MDF calibration files for contrastive pretraining:
+            every column of every z slice joins the training side of the
+            pretraining stream (never validation, never a task's labels).
+            They must share the training SM's frequencies and channels.
     """
 
     source: str = "simulated:openmpi-2d-19"
+    unlabelled: tuple[str, ...] = ()
     seed: int = 0
     band_hz: tuple[float, float] = (80e3, 600e3)
     channels: tuple[int, ...] = (0, 1)
@@ -433,6 +438,10 @@ class FinetuneConfig(TrainingConfig):
         freeze_encoder: keep the pretrained encoder's weights fixed.
         contrastive_weight: weight of an auxiliary NT-Xent loss on augmented
             views of the inputs during fine-tuning (0 disables it).
+        label_fraction: share of the labelled training pairs (recovery) or
+            voxels (reconstruction) the head trains on, a seeded subset
+            nested across fractions (`mpikeras.data.split.labelled_subset`);
+            validation data is unchanged.
     """
 
     task: str = "recovery"
@@ -440,6 +449,7 @@ class FinetuneConfig(TrainingConfig):
     pretrained_encoder: str = ""
     freeze_encoder: bool = False
     contrastive_weight: float = 0.0
+    label_fraction: float = 1.0
     recovery_head: RecoveryHeadConfig = dataclasses.field(default_factory=RecoveryHeadConfig)
     reconstruction_head: ReconstructionHeadConfig = dataclasses.field(
         default_factory=ReconstructionHeadConfig
@@ -456,6 +466,8 @@ class FinetuneConfig(TrainingConfig):
             )
         if self.contrastive_weight < 0:
             raise ConfigError("contrastive_weight", f"must be >= 0, got {self.contrastive_weight}")
+        if not 0.0 < self.label_fraction <= 1.0:
+            raise ConfigError("label_fraction", f"must be in (0, 1], got {self.label_fraction}")
         if self.freeze_encoder and not self.pretrained_encoder:
             raise ConfigError("freeze_encoder", "needs a pretrained_encoder to freeze")
 

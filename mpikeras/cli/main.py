@@ -30,6 +30,7 @@ COMMANDS = (
     "reconstruct",
     "evaluate",
     "reproduce",
+    "study",
     "export",
 )
 #: Entry point group of the verbs other installed packages add.

@@ -16,6 +16,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "history.json, checkpoints/ and logs/ (TensorBoard) into --out. Rerunning the same "
         "command resumes after the last completed epoch.",
     )
+    p.add_argument(
+        "--unlabelled",
+        nargs="+",
+        metavar="MDF",
+        help="more calibration files: every column of every z slice joins the training side "
+        "of pretraining (same frequencies and channels as --data)",
+    )
     add_training_arguments(p)
     p.set_defaults(run=run)
 
@@ -25,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from mpikeras.training.pretrain import pretrain
     from mpikeras.training.run_directory import ENCODER
 
-    config = PretrainConfig.from_dict(config_dict(args))
+    config = config_dict(args)
+    if args.unlabelled:
+        table = config.get("data", {})
+        if isinstance(table, dict):  # anything else is left for the configuration to refuse
+            config["data"] = {**table, "unlabelled": args.unlabelled}
+    config = PretrainConfig.from_dict(config)
     result = pretrain(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
     epochs = len(result.history.get("loss", []))
     print(

@@ -33,6 +33,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="weight of an auxiliary NT-Xent loss during fine-tuning (default 0: off)",
     )
+    p.add_argument(
+        "--label-fraction",
+        type=float,
+        help="train on this share of the labelled training pairs (recovery) or voxels "
+        "(reconstruction), a seeded subset nested across fractions (default 1)",
+    )
     add_training_arguments(p)
     p.set_defaults(run=run)
 
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         extra["recovery_input"] = "bracket"
     if args.contrastive_weight is not None:
         extra["contrastive_weight"] = args.contrastive_weight
+    if args.label_fraction is not None:
+        extra["label_fraction"] = args.label_fraction
     config = FinetuneConfig.from_dict(config_dict(args, extra))
     result = finetune(config, args.out, pipeline=args.pipeline, verbose=verbosity(args))
     method = trained_method(Task(args.task), bool(config.pretrained_encoder), args.bracket)

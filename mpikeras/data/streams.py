@@ -19,7 +19,7 @@ import numpy as np
 from mpikeras._compat import tensorflow_available
 from mpikeras.config import AugmentationConfig, CombinationConfig
 from mpikeras.data.sampling import StreamSpec, assemble, epoch_permutation, numpy_draws
-from mpikeras.data.split import VoxelSplit
+from mpikeras.data.split import VoxelSplit, labelled_subset
 from mpikeras.errors import PreprocessingError
 from mpikeras.preprocessing.geometry import y_neighbour_pairs
 from mpikeras.preprocessing.signals import VoxelSignals
@@ -107,27 +107,39 @@ def _combination_streams(
     steps_per_epoch: int,
     start_epoch: int,
     pipeline: str,
+    unlabelled: np.ndarray | None = None,
     **spec: Any,
 ) -> Streams:
-    """Streams of columns and combinations drawn from each side of the split."""
+    """Streams of columns and combinations drawn from each side of the split.
+
+    `unlabelled` columns (N, V, C) join the training side only.
+    """
     _check_batch(batch_size)
     pipeline = resolve_pipeline(pipeline)
     flat = signals.flat
-    steps = _steps(steps_per_epoch, split.train.size, batch_size)
+    train_columns = flat[split.train]
+    if unlabelled is not None and len(unlabelled):
+        if unlabelled.shape[1:] != flat.shape[1:]:
+            raise PreprocessingError(
+                f"unlabelled columns have shape {unlabelled.shape[1:]} (samples, channels), "
+                f"the training SM's {flat.shape[1:]}"
+            )
+        train_columns = np.concatenate([train_columns, unlabelled.astype(flat.dtype)])
+    steps = _steps(steps_per_epoch, len(train_columns), batch_size)
     num_val = max(batch_size, split.validation.size)
     specs = [
         StreamSpec(
             kind=kind,
-            columns=flat[voxels],
+            columns=columns,
             seed=stream_seed,
             batch_size=batch_size,
             epoch_length=length,
             voxel_ids=voxels if kind == "reconstruction" else None,
             **spec,
         )
-        for voxels, stream_seed, length in (
-            (split.train, seed, steps * batch_size),
-            (split.validation, seed + 1, num_val),
+        for columns, voxels, stream_seed, length in (
+            (train_columns, split.train, seed, steps * batch_size),
+            (flat[split.validation], split.validation, seed + 1, num_val),
         )
     ]
     validation = materialize(specs[1], num_val)
@@ -150,6 +162,7 @@ def contrastive_streams(
     steps_per_epoch: int = 0,
     start_epoch: int = 0,
     pipeline: str = "auto",
+    unlabelled: np.ndarray | None = None,
 ) -> Streams:
     """Two augmented views of SM columns and of weighted combinations of columns.
 
@@ -169,6 +182,9 @@ def contrastive_streams(
         steps_per_epoch: 0 for one pass over the training voxels.
         start_epoch: first epoch (for resumed runs).
         pipeline: "auto", "tf" or "python".
+        unlabelled: more normalised columns (N, V, C) for the training side
+            only (for example the other z slices of the calibration); with
+            `steps_per_epoch` 0 an epoch is one pass over all of them.
 
     Returns:
         `Streams` whose elements are `{"view_a", "view_b"}` dicts (inputs only).
@@ -182,6 +198,7 @@ def contrastive_streams(
         steps_per_epoch,
         start_epoch,
         pipeline,
+        unlabelled,
         augmentation=augmentation or AugmentationConfig(),
         combination=combination or CombinationConfig(),
     )
@@ -233,13 +250,16 @@ def recovery_streams(
     steps_per_epoch: int = 0,
     start_epoch: int = 0,
     pipeline: str = "auto",
+    label_fraction: float = 1.0,
 ) -> Streams:
     """Pairs of an SM column and its neighbour `dy` voxels further in y.
 
     With `bracket`, inputs are the voxels `dy` below and above the target
     instead (beyond the paper; see `BracketRecovery`). Training pairs have
     all their voxels in `split.train`; every other pair (with a validation
-    voxel) is validation data, each pair once.
+    voxel) is validation data, each pair once. With `label_fraction` < 1
+    training uses a seeded subset of the training pairs (`labelled_subset`,
+    nested across fractions); validation keeps every validation pair.
 
     Returns:
         `Streams` of `(source (B, V, C), target (B, V, C))`, or with
@@ -264,6 +284,10 @@ def recovery_streams(
             f"the voxel split leaves {int(train_mask.sum())} training and {int(val_mask.sum())} "
             "validation neighbour pairs; both need at least one"
         )
+    if label_fraction < 1.0:
+        labelled = np.flatnonzero(train_mask)
+        train_mask = np.zeros_like(train_mask)
+        train_mask[labelled[labelled_subset(labelled.size, label_fraction, seed)]] = True
     flat = signals.flat
     steps = _steps(steps_per_epoch, int(train_mask.sum()), batch_size)
     kind = "bracket" if bracket else "recovery"

@@ -67,6 +67,7 @@ def pretraining_streams(
         steps_per_epoch=config.steps_per_epoch,
         start_epoch=start_epoch,
         pipeline=pipeline,
+        unlabelled=data.unlabelled,
     )
 
 

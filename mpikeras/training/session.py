@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from mpikeras.config import DataConfig, FinetuneConfig, TrainingConfig
-from mpikeras.data.sources import load_system_matrix
+from mpikeras.data.sources import load_system_matrix, load_unlabelled_columns
 from mpikeras.data.split import VoxelSplit
 from mpikeras.errors import ConfigError, ModelFileError, RunDirectoryError
 from mpikeras.io.atomic import write_text_atomic
@@ -82,11 +83,16 @@ def _disable_tensorflow_op_determinism() -> None:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class TrainingData:
-    """Normalised voxel signals of the training SM, their scale and the voxel split."""
+    """Normalised voxel signals of the training SM, their scale and the voxel split.
+
+    `unlabelled` holds the normalised columns of `DataConfig.unlabelled`
+    (N, V, C), for pretraining only.
+    """
 
     signals: VoxelSignals
     normalization: Normalization
     split: VoxelSplit
+    unlabelled: np.ndarray | None = None
 
 
 def prepare_data(
@@ -107,7 +113,12 @@ def prepare_data(
     signals = voxel_signals(sm, band_hz=data.band_hz, channels=data.channels)
     normalization = normalization or Normalization.fit(signals.signals)
     split = VoxelSplit.build(data.split, signals.num_voxels, data.validation_fraction, seed)
-    return TrainingData(signals.normalized(normalization), normalization, split)
+    unlabelled = None
+    if data.unlabelled:
+        shape = signals.flat.shape[1:]
+        columns = load_unlabelled_columns(data.unlabelled, data.band_hz, data.channels, shape)
+        unlabelled = normalization(columns)
+    return TrainingData(signals.normalized(normalization), normalization, split, unlabelled)
 
 
 def save_normalization(run_dir: Path, normalization: Normalization) -> None:

@@ -14,11 +14,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import keras
 
 from mpikeras.config import FinetuneConfig, TrainingConfig
+from mpikeras.data.split import labelled_subset
 from mpikeras.data.streams import Streams, reconstruction_streams, recovery_streams
 from mpikeras.errors import RunDirectoryError
 from mpikeras.models.augmentation import SignalAugmentation
@@ -55,6 +57,8 @@ def task_streams(
 ) -> Streams:
     """The training streams and validation data of the configured task.
 
+    With `config.label_fraction` < 1 the training side keeps a seeded,
+    nested subset of its pairs (recovery) or voxels (reconstruction).
     Recovery draws single SM columns, or the two columns that bracket the
     target with `recovery_input = "bracket"`; reconstruction draws columns
     and their combinations (`config.combination`).
@@ -76,11 +80,15 @@ def task_streams(
         "pipeline": pipeline,
     }
     if config.task == "reconstruction":
-        return reconstruction_streams(
-            data.signals, data.split, combination=config.combination, **common
-        )
+        split = data.split
+        if config.label_fraction < 1.0:
+            kept = labelled_subset(split.train.size, config.label_fraction, config.seed)
+            split = dataclasses.replace(split, train=split.train[kept])
+        return reconstruction_streams(data.signals, split, combination=config.combination, **common)
     bracket = config.recovery_input == "bracket"
-    return recovery_streams(data.signals, data.split, bracket=bracket, **common)
+    return recovery_streams(
+        data.signals, data.split, bracket=bracket, label_fraction=config.label_fraction, **common
+    )
 
 
 def task_validation(config: FinetuneConfig, data: TrainingData) -> tuple:

@@ -15,6 +15,7 @@ from mpikeras.data import (
     recovery_streams,
 )
 from mpikeras.data.py_pipeline import StreamPyDataset
+from mpikeras.data.split import labelled_subset
 from mpikeras.errors import PreprocessingError
 
 
@@ -170,3 +171,48 @@ def test_streams_work_without_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["python", "(4,", "96,", "2)", "False"]
+
+
+def test_label_subsets_are_seeded_nested_and_leave_validation_alone(coded_signals):
+    assert labelled_subset(200, 0.05, seed=3).size == 10
+    assert labelled_subset(7, 0.01, seed=3).size == 1  # never empty
+    for small, large in ((0.05, 0.1), (0.1, 0.25), (0.25, 1.0)):
+        assert set(labelled_subset(200, small, 4)) <= set(labelled_subset(200, large, 4))
+    assert not np.array_equal(labelled_subset(200, 0.1, 4), labelled_subset(200, 0.1, 5))
+    for bad in (0.0, 1.5):
+        with pytest.raises(PreprocessingError, match="label fraction"):
+            labelled_subset(10, bad, 0)
+    split = VoxelSplit.random(coded_signals.num_voxels, seed=2)
+
+    def pairs(fraction):
+        streams = recovery_streams(coded_signals, split, batch_size=4, seed=1,
+                                   pipeline="python", label_fraction=fraction)  # fmt: skip
+        seen = set()
+        for x, y in _batches(streams.train, 40):
+            sources, targets = decode(x).argmax(1).tolist(), decode(y).argmax(1).tolist()
+            seen |= set(zip(sources, targets, strict=True))
+        return seen, [decode(v).argmax(1).tolist() for v in streams.validation]
+
+    everything, validation = pairs(1.0)
+    half, half_validation = pairs(0.5)
+    assert half < everything and len(half) == -(-len(everything) // 2)
+    assert half_validation == validation
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_unlabelled_columns_join_the_training_side_only(coded_signals, pipeline):
+    split = VoxelSplit.random(coded_signals.num_voxels, seed=2)
+    extra = np.zeros((40, 64, 2), np.float32)
+    extra[:, 40:] = 1.0  # time samples no voxel of the grid uses
+    singles = CombinationConfig(probability=0.0)
+    kwargs = {"batch_size": 8, "augmentation": NO_AUGMENTATION, "combination": singles,
+              "pipeline": pipeline}  # fmt: skip
+    plain = contrastive_streams(coded_signals, split, **kwargs)
+    pooled = contrastive_streams(coded_signals, split, unlabelled=extra, **kwargs)
+    assert pooled.steps_per_epoch == -(-(split.train.size + 40) // 8)
+    np.testing.assert_array_equal(pooled.validation[0]["view_a"], plain.validation[0]["view_a"])
+    views = np.concatenate([b["view_a"] for b in _batches(pooled.train, pooled.steps_per_epoch)])
+    from_pool = views[:, 40:].any(axis=(1, 2))
+    assert from_pool.sum() == 40  # one pass: each unlabelled column once
+    with pytest.raises(PreprocessingError, match=r"\(64, 2\)"):
+        contrastive_streams(coded_signals, split, unlabelled=extra[:, :10], **kwargs)
