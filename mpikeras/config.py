@@ -336,6 +336,9 @@ class ReconstructionHeadConfig(_Config):
 #: The paper's reference batch size, against which learning rates are scaled.
 REFERENCE_BATCH_SIZE = 32
 
+#: Values of `TrainingConfig.mixed_precision` ("auto": see `mpikeras._system.automatic_precision`).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+
 #: Values of `TrainingConfig.distribution` (see `mpikeras.training.distribution`).
 DISTRIBUTIONS = ("none", "data_parallel", "multi_worker")
 
@@ -354,8 +357,11 @@ class TrainingConfig(_Config):
         seed: seed of weights, voxel split and input streams.
         jit_compile: compile the train step ("auto" lets Keras decide per
             backend, "true" or "false" force it).
-        mixed_precision: "float32", "mixed_bfloat16" (GPU) or "mixed_float16";
-            losses and logits stay float32.
+        mixed_precision: "float32", "mixed_bfloat16", "mixed_float16", or
+            "auto": bfloat16 where the device computes it natively (AMX or
+            AVX512-BF16 CPUs, Ampere-or-newer GPUs, TPUs), else float32 (the
+            choice is recorded in the run's `precision.json`); losses and
+            logits stay float32.
         distribution: "none" (one device), "data_parallel" (every GPU, or
             every logical CPU device, of this machine: JAX
             `keras.distribution.DataParallel`, TensorFlow `MirroredStrategy`)
@@ -391,11 +397,10 @@ class TrainingConfig(_Config):
             raise ConfigError(
                 "jit_compile", f"expected 'auto', 'true' or 'false', got {self.jit_compile!r}"
             )
-        if self.mixed_precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        if self.mixed_precision not in PRECISIONS:
             raise ConfigError(
                 "mixed_precision",
-                "expected 'float32', 'mixed_bfloat16' or 'mixed_float16', "
-                f"got {self.mixed_precision!r}",
+                f"expected one of {list(PRECISIONS)}, got {self.mixed_precision!r}",
             )
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(

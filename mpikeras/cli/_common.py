@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mpikeras.config import DISTRIBUTIONS, load_config_file
+from mpikeras.config import DISTRIBUTIONS, PRECISIONS, load_config_file
 from mpikeras.errors import OutputExistsError
 
 
@@ -71,8 +71,10 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--mixed-precision",
-        choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        help="dtype policy; losses and outputs stay float32 (default float32)",
+        choices=PRECISIONS,
+        help="dtype policy; losses and outputs stay float32; auto: mixed_bfloat16 where the "
+        "device computes bfloat16 natively (AMX or AVX512-BF16 CPU, Ampere+ GPU, TPU), else "
+        "float32, recorded in RUN_DIR/precision.json (default float32)",
     )
     p.add_argument(
         "--jit-compile",

@@ -11,6 +11,8 @@ Layout of RUN_DIR:
 - `best.keras`: the model of the epoch with the lowest validation loss.
 - `logs/`: TensorBoard event files (when TensorFlow is installed).
 - `normalization.json`: the scale the training signals were divided by.
+- `precision.json`: the dtype policy the run trains in, and why (written at
+  every start, so "auto" records what this machine chose).
 - `.lock`: locked while a run writes into the directory (`RunLock`).
 - the run's products, written by the caller: `encoder.keras` (pretraining),
   `model.keras` (fine-tuning) or `recovery.keras` and `reconstruction.keras`
@@ -65,6 +67,8 @@ CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 #: The scale the training signals were divided by.
 NORMALIZATION = "normalization.json"
+#: The dtype policy the run trains in and why (`mixed_precision = "auto"` resolved).
+PRECISION = "precision.json"
 #: The pretrained encoder of the best epoch (`pretrain`).
 ENCODER = "encoder.keras"
 #: The task model of the best epoch (`finetune`).
@@ -84,6 +88,7 @@ LAYOUT = frozenset(
         CHECKPOINTS,
         LOGS,
         NORMALIZATION,
+        PRECISION,
         ENCODER,
         MODEL,
         RECOVERY_MODEL,

@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mpikeras._system import automatic_precision
 from mpikeras.config import DataConfig, FinetuneConfig, TrainingConfig
 from mpikeras.data.sources import load_system_matrix, load_unlabelled_columns
 from mpikeras.data.split import VoxelSplit
@@ -28,7 +29,7 @@ from mpikeras.preprocessing.normalization import Normalization
 from mpikeras.preprocessing.signals import VoxelSignals, voxel_signals
 from mpikeras.training.distribution import TrainingDistribution, training_distribution
 from mpikeras.training.memory import check_training_memory
-from mpikeras.training.run_directory import NORMALIZATION, RunDirectory, RunLock
+from mpikeras.training.run_directory import NORMALIZATION, PRECISION, RunDirectory, RunLock
 from mpikeras.training.runner import FitInputs, fit_resumable
 
 
@@ -46,7 +47,7 @@ def configure(config: TrainingConfig, deterministic: bool = True) -> None:
         deterministic: ask the backend for deterministic kernels, so that on
             the CPU the same seed reproduces the same weights.
     """
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.mixed_precision.set_global_policy(dtype_policy(config)[0])
     keras.utils.set_random_seed(config.seed)
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -55,6 +56,26 @@ def configure(config: TrainingConfig, deterministic: bool = True) -> None:
             tf.config.experimental.enable_op_determinism()
         else:
             _disable_tensorflow_op_determinism()
+
+
+def dtype_policy(config: TrainingConfig) -> tuple[str, str]:
+    """The Keras dtype policy of a run, and why: the configured one, or the hardware's for "auto".
+
+    Example:
+
+    >>> dtype_policy(TrainingConfig(mixed_precision="mixed_bfloat16"))
+    ('mixed_bfloat16', 'configured')
+    """
+    if config.mixed_precision != "auto":
+        return config.mixed_precision, "configured"
+    return automatic_precision(keras.backend.backend())
+
+
+def save_precision(run_dir: Path, config: TrainingConfig) -> None:
+    """Record the dtype policy a run trains in (`precision.json`: requested, policy, reason)."""
+    policy, reason = dtype_policy(config)
+    record = {"requested": config.mixed_precision, "policy": policy, "reason": reason}
+    write_text_atomic(Path(run_dir) / PRECISION, json.dumps(record, indent=1) + "\n")
 
 
 def tensorflow_uses_xla(config: TrainingConfig) -> bool:
@@ -318,6 +339,7 @@ def start_run(
         directory.bind_config({**config.to_dict(), **(settings or {})})
         configure(config)
         save_normalization(directory.path, data.normalization)
+        save_precision(directory.path, config)
     except BaseException:
         lock.release()
         raise

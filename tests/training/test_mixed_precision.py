@@ -7,13 +7,17 @@ agrees with the float32 run's to bfloat16 accuracy.
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 
+from mpikeras import _system
 from mpikeras.config import FinetuneConfig, PretrainConfig
 from mpikeras.training.finetune import finetune
 from mpikeras.training.pretrain import pretrain
+from mpikeras.training.session import configure, dtype_policy
 
 # First-epoch losses of the tiny runs agree with float32 to about 0.1 %
 # (measured); bfloat16 keeps 8 bits of mantissa, so allow 2 %.
@@ -124,3 +128,35 @@ def test_heads_train_in_bfloat16_with_float32_outputs(runs, head, restore_policy
         for key in ("loss", "val_loss"):
             reference = runs["float32", head].history[key][0]
             np.testing.assert_allclose(result.history[key][0], reference, rtol=RTOL)
+
+
+@pytest.mark.slow
+def test_every_run_records_its_dtype_policy(runs):
+    for (precision, _), result in runs.items():
+        record = json.loads((result.run_dir / "precision.json").read_text())
+        assert record == {"requested": precision, "policy": precision, "reason": "configured"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "accelerator", "policy", "because"),
+    [
+        ({"avx2", "fma"}, None, "float32", "has neither amx_bf16 nor avx512_bf16"),
+        ({"avx2", "avx512_bf16"}, None, "mixed_bfloat16", "computes bfloat16 natively"),
+        ({"amx_bf16", "amx_tile"}, None, "mixed_bfloat16", "computes bfloat16 natively"),
+        ({"amx_bf16"}, (False, "GPU T4 (compute capability 7.5)"), "float32", "predates"),
+        (set(), (True, "GPU H100 (compute capability 9.0)"), "mixed_bfloat16", "GPU H100"),
+    ],
+)
+def test_auto_precision_follows_the_hardware(
+    monkeypatch, restore_policy, flags, accelerator, policy, because
+):
+    monkeypatch.setattr(_system, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(_system, "accelerator_bfloat16", lambda backend: accelerator)
+    chosen, reason = dtype_policy(PretrainConfig(mixed_precision="auto"))
+    assert chosen == policy and because in reason
+    configure(PretrainConfig(mixed_precision="auto"))
+    assert keras.config.dtype_policy().name == policy
+    assert dtype_policy(PretrainConfig(mixed_precision="mixed_float16")) == (
+        "mixed_float16",
+        "configured",
+    )
