@@ -1,12 +1,15 @@
-"""Training throughput per Keras backend, beside a plain PyTorch loop of the same network.
+"""Training throughput per Keras backend and precision, beside plain PyTorch at the same precision.
 
 For each backend (a fresh process with KERAS_BACKEND set) a SimCLR
 pretraining step (two views of each sample, NT-Xent) and a recovery
 fine-tuning step (SignalRecovery, MSE) are timed with compiled training
 (`jit_compile="auto"`: XLA on TensorFlow, jax.jit on JAX; eager on PyTorch)
-on in-memory data. The reference is what a PyTorch user of CLMR would write:
-`torch.nn` modules of the same layers, the same loss, Adam and a Python
-loop. Steps per second are medians over epochs after a warm-up epoch.
+on in-memory data, in float32 and under the `mixed_bfloat16` policy. The
+reference is what a PyTorch user of CLMR would write: `torch.nn` modules of
+the same layers, the same loss, Adam and a Python loop, with
+`torch.autocast("cpu", torch.bfloat16)` for bfloat16. Steps per second are
+medians over epochs after a warm-up epoch. The CPU's instruction sets are
+named: bfloat16 is native only with AMX or AVX512-BF16, emulated elsewhere.
 
 Run `python benchmarks/bench_training.py` (or `--quick`).
 """
@@ -23,9 +26,13 @@ import time
 
 SAMPLES, CHANNELS = 1632, 2
 BACKENDS = ("tensorflow", "jax", "torch")
+#: The Keras dtype policies timed (plain torch: autocast to bfloat16 for the second).
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def _keras_worker(task: str, filters: int, batch: int, steps: int, epochs: int) -> dict:
+def _keras_worker(
+    task: str, filters: int, batch: int, steps: int, epochs: int, precision: str = "float32"
+) -> dict:
     import keras
     import numpy as np
 
@@ -33,6 +40,7 @@ def _keras_worker(task: str, filters: int, batch: int, steps: int, epochs: int) 
     from mpikeras.models import Encoder, SignalRecovery
     from mpikeras.training.pretrain import build_simclr
 
+    keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     n = batch * steps
@@ -62,7 +70,13 @@ def _keras_worker(task: str, filters: int, batch: int, steps: int, epochs: int) 
 
 
 def _torch_worker(
-    task: str, filters: int, batch: int, steps: int, epochs: int, threads: int = 0
+    task: str,
+    filters: int,
+    batch: int,
+    steps: int,
+    epochs: int,
+    threads: int = 0,
+    precision: str = "float32",
 ) -> dict:
     import torch
     from torch import nn
@@ -112,11 +126,12 @@ def _torch_worker(
         for i in range(steps):
             xb = x[i * batch : (i + 1) * batch]
             optimizer.zero_grad()
-            if task == "pretrain":
-                views = torch.cat([xb, xb + 0.1 * torch.randn_like(xb)])
-                loss = nt_xent(model(views))
-            else:
-                loss = nn.functional.mse_loss(model(xb), torch.roll(xb, 3, dims=2))
+            with torch.autocast("cpu", torch.bfloat16, enabled=precision != "float32"):
+                if task == "pretrain":
+                    views = torch.cat([xb, xb + 0.1 * torch.randn_like(xb)])
+                    loss = nt_xent(model(views).float())
+                else:
+                    loss = nn.functional.mse_loss(model(xb).float(), torch.roll(xb, 3, dims=2))
             loss.backward()
             optimizer.step()
         times.append(time.perf_counter() - start)
@@ -128,7 +143,14 @@ def _torch_worker(
 
 
 def _measure(
-    backend: str, task: str, filters: int, batch: int, steps: int, epochs: int, threads: int = 0
+    backend: str,
+    task: str,
+    filters: int,
+    batch: int,
+    steps: int,
+    epochs: int,
+    threads: int = 0,
+    precision: str = "float32",
 ) -> dict:
     env = {**os.environ, "KERAS_BACKEND": backend if backend != "plain-torch" else "torch"}
     args = [
@@ -149,6 +171,8 @@ def _measure(
         str(epochs),
         "--threads",
         str(threads),
+        "--precision",
+        precision,
     ]
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode:
@@ -156,17 +180,25 @@ def _measure(
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(quick: bool = False, batches: tuple[int, ...] = (32, 256)) -> dict:
-    """Steps per second per backend, task and batch size, and the best ratio to plain torch.
+def run(
+    quick: bool = False,
+    batches: tuple[int, ...] = (32, 256),
+    precisions: tuple[str, ...] = PRECISIONS,
+) -> dict:
+    """Steps per second per backend, precision, task and batch, and the best ratio to plain torch.
 
     Args:
         quick: 64 encoder filters and few steps instead of the paper's 256.
         batches: batch sizes to time.
+        precisions: dtype policies to time.
 
     Returns:
-        dict with `filters`, `results[task][batch][backend] = steps_per_s` and
-        `ratio_best_to_torch[task][batch]`.
+        dict with `filters`, `cpu` (model and instruction sets),
+        `results[task][batch][precision][backend] = steps_per_s` and
+        `ratio_best_to_torch[task][batch][precision]` (plain torch at the same precision).
     """
+    from mpikeras._system import cpu_summary
+
     filters = 64 if quick else 256
     results: dict = {}
     ratios: dict = {}
@@ -174,19 +206,42 @@ def run(quick: bool = False, batches: tuple[int, ...] = (32, 256)) -> dict:
         for batch in batches:
             steps = 4 if quick or batch > 32 else 10
             epochs = 2 if quick else 3
-            row = {b: _measure(b, task, filters, batch, steps, epochs) for b in BACKENDS}
-            # The reference at its best: default threads, or one thread (which wins on a
-            # busy 2-core machine, where OpenMP threads wait on each other).
-            row["plain-torch"] = max(
-                (_measure("plain-torch", task, filters, batch, steps, epochs, t) for t in (0, 1)),
-                key=lambda r: r.get("steps_per_s", 0.0),
-            )
-            results.setdefault(task, {})[batch] = {
-                b: r.get("steps_per_s", float("nan")) for b, r in row.items()
-            }
-            best = max(results[task][batch][b] for b in BACKENDS)
-            ratios.setdefault(task, {})[batch] = best / results[task][batch]["plain-torch"]
-    return {"filters": filters, "results": results, "ratio_best_to_torch": ratios}
+            for precision in precisions:
+                common = (task, filters, batch, steps, epochs)
+                row = {b: _measure(b, *common, precision=precision) for b in BACKENDS}
+                # The reference at its best: default threads, or one thread (which wins on a
+                # busy 2-core machine, where OpenMP threads wait on each other).
+                row["plain-torch"] = max(
+                    (_measure("plain-torch", *common, t, precision) for t in (0, 1)),
+                    key=lambda r: r.get("steps_per_s", 0.0),
+                )
+                speeds = {b: r.get("steps_per_s", float("nan")) for b, r in row.items()}
+                results.setdefault(task, {}).setdefault(batch, {})[precision] = speeds
+                best = max(speeds[b] for b in BACKENDS)
+                ratio = best / speeds["plain-torch"]
+                ratios.setdefault(task, {}).setdefault(batch, {})[precision] = ratio
+    return {
+        "filters": filters,
+        "cpu": cpu_summary(),
+        "results": results,
+        "ratio_best_to_torch": ratios,
+    }
+
+
+def print_table(result: dict) -> None:
+    """Steps per second per task, batch and precision: each backend and plain torch, the ratio."""
+    columns = (*BACKENDS, "plain-torch")
+    print(f"training steps per second, {result['filters']} filters; CPU: {result['cpu']}")
+    rows = [("task", "batch", "precision", *columns, "best / torch")]
+    for task, by_batch in result["results"].items():
+        for batch, by_precision in by_batch.items():
+            for precision, speeds in by_precision.items():
+                ratio = result["ratio_best_to_torch"][task][batch][precision]
+                cells = [f"{speeds[c]:.2f}" for c in columns]
+                rows.append((task, str(batch), precision, *cells, f"{ratio:.2f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
 def main() -> None:
@@ -199,17 +254,23 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="plain torch: 0 = default")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     args = parser.parse_args()
     if args.worker == "plain-torch":
         result = _torch_worker(
-            args.task, args.filters, args.batch, args.steps, args.epochs, args.threads
+            args.task,
+            args.filters,
+            args.batch,
+            args.steps,
+            args.epochs,
+            args.threads,
+            args.precision,
         )
         print(json.dumps(result))
         return
     if args.worker:
-        print(
-            json.dumps(_keras_worker(args.task, args.filters, args.batch, args.steps, args.epochs))
-        )
+        common = (args.task, args.filters, args.batch, args.steps, args.epochs)
+        print(json.dumps(_keras_worker(*common, args.precision)))
         return
     print(json.dumps(run(args.quick), indent=2))
 

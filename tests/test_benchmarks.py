@@ -63,3 +63,33 @@ def test_stream_benchmark_runs_alone_and_reports_real_time_ratios(tmp_path, caps
     assert stream["tikhonov_vs_kaczmarz_converged"] < 1e-2  # 300 sweeps in the quick mode
     out = capsys.readouterr().out
     assert "stream 19 x 19, Tikhonov: x real time" in out and "CPU:" in out
+
+
+def test_training_benchmark_times_each_precision_beside_plain_torch(capsys):
+    import keras
+
+    from benchmarks import bench_training
+    from benchmarks.__main__ import _rows
+
+    policy = keras.config.dtype_policy()
+    try:  # the bfloat16 paths (float32 is the same code with autocast and the policy off)
+        keras_run = bench_training._keras_worker("finetune", 4, 4, 1, 1, "mixed_bfloat16")
+        assert keras_run["steps_per_s"] > 0
+        for task in ("pretrain", "finetune"):
+            torch_run = bench_training._torch_worker(task, 4, 4, 1, 1, 1, "mixed_bfloat16")
+            assert torch_run["steps_per_s"] > 0
+    finally:
+        keras.config.set_dtype_policy(policy)
+    speeds = {"tensorflow": 2.0, "jax": 3.0, "torch": 1.0, "plain-torch": 4.0}
+    result = {
+        "filters": 4,
+        "cpu": "test CPU (avx2)",
+        "results": {"pretrain": {32: {p: speeds for p in bench_training.PRECISIONS}}},
+        "ratio_best_to_torch": {"pretrain": {32: {p: 0.75 for p in bench_training.PRECISIONS}}},
+    }
+    bench_training.print_table(result)
+    table = capsys.readouterr().out
+    assert "test CPU (avx2)" in table and table.count("0.75") == 2
+    rows = _rows({"training": result})
+    assert ("pretrain, batch 32, mixed_bfloat16: best backend / plain torch", "0.75", ">= 1",
+            "MISSED") in rows  # fmt: skip

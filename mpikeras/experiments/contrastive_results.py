@@ -87,7 +87,8 @@ class RunScore:
     epochs: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "nrmse": list(self.nrmse)}
+        # Six significant digits: far below any difference the study can resolve.
+        return {**dataclasses.asdict(self), "nrmse": [float(f"{v:.6g}") for v in self.nrmse]}
 
     @classmethod
     def from_dict(cls, content: dict[str, Any]) -> RunScore:
@@ -156,7 +157,7 @@ class StudyResults:
     def save(self, path: str | Path) -> Path:
         """Write `results.json` (atomically)."""
         path = Path(path)
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.to_dict()) + "\n")
         return path
 
     @classmethod

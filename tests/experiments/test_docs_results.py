@@ -1,4 +1,4 @@
-"""docs/results.md shows what the committed results say, table for table and line for line."""
+"""docs/results.md and docs/contrastive.md show what the committed results say, table for table."""
 
 import json
 from pathlib import Path
@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from mpikeras.config import RecoveryHeadConfig
+from mpikeras.experiments.contrastive_report import study_markdown
+from mpikeras.experiments.contrastive_results import StudyResults
 from mpikeras.experiments.report import baselines_table, phantom_table, results_table, verdict
 from mpikeras.experiments.reproduce import HEADS
 from mpikeras.experiments.results import Results
@@ -64,3 +66,18 @@ def test_the_bracket_head_defaults_are_the_validation_choice():
         defaults.bracket_kernel_size,
     )
     assert f"{chosen['best_val_loss']:.3g}" in PAGE
+
+
+#: The committed contrastive studies behind docs/contrastive.md: scenario -> its data folder.
+CONTRASTIVE_STUDIES = {"paper": "contrastive-paper", "new-tracer": "contrastive-new-tracer"}
+CONTRASTIVE_PAGE = (ROOT / "docs" / "contrastive.md").read_text()
+
+
+@pytest.mark.parametrize("scenario", sorted(CONTRASTIVE_STUDIES))
+def test_the_contrastive_page_renders_each_committed_study(scenario):
+    results = StudyResults.load(DATA / CONTRASTIVE_STUDIES[scenario] / "results.json")
+    assert results.scenario == scenario and results.preset == "cpu"
+    assert len(results.seeds) >= 3  # a paired verdict needs three seeds
+    assert study_markdown(results) in CONTRASTIVE_PAGE
+    assert f"![{scenario}](img/contrastive-{scenario}.png)" in CONTRASTIVE_PAGE
+    assert (ROOT / "docs" / "img" / f"contrastive-{scenario}.png").is_file()
