@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--preset",
         choices=sorted(STUDY_PRESETS),
         default="cpu",
-        help="smoke: a few minutes, to check it works; cpu: the CPU-sized study (default)",
+        help="smoke: a few minutes, to check it works; cpu: the CPU-sized study (default); "
+        "paper: the paper's sizes and 1000 epochs everywhere (for a GPU)",
     )
     p.add_argument("--seeds", type=int, help="paired seeds (default: the preset's)")
     p.add_argument(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mpikeras.errors import ResultsFileError
+from mpikeras.experiments.results import read_json
 from mpikeras.io.atomic import write_text_atomic
 
 #: Unlabelled pools of pretraining: name -> what it holds.
@@ -168,12 +169,7 @@ class StudyResults:
             ResultsFileError: naming the file and the field that is missing or malformed.
         """
         path = Path(path)
-        try:
-            content = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            raise ResultsFileError(path, "<file>", f"cannot be read: {error}") from None
-        except json.JSONDecodeError as error:
-            raise ResultsFileError(path, "<file>", f"is not JSON: {error}") from None
+        content = read_json(path)
         if not isinstance(content, dict) or content.get("study") != "contrastive":
             raise ResultsFileError(path, "study", "expected the results of 'contrastive'")
         if content.get("schema_version") != SCHEMA_VERSION:

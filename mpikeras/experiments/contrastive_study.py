@@ -159,6 +159,25 @@ STUDY_PRESETS = {
         "a CPU-sized study: 16 encoder filters (the paper: 256), 200 pretraining and 150 "
         "fine-tuning steps of 32 at learning rate 1e-3 (the paper: 1000 epochs at 1e-4)",
     ),
+    "paper": StudyPreset(
+        "paper",
+        EncoderConfig(),
+        ProjectorConfig(),
+        RecoveryHeadConfig(),
+        1e-4,
+        32,
+        1000,
+        10,
+        1000,
+        10,
+        (0.05, 0.1, 0.25, 0.5, 1.0),
+        tuple(POOLS),
+        True,
+        1.0,
+        8,
+        "the paper's sizes and budget: 256 filters, learning rate 1e-4, 1000 epochs of 10 "
+        "steps of 32 in pretraining and in every fine-tuning (meant for a GPU)",
+    ),
 }
 
 #: Where a study keeps the data it simulates.

@@ -440,14 +440,18 @@ class Results:
     @classmethod
     def load(cls, path: str | Path) -> Results:
         """Read a `results.json` written by `save`."""
-        path = Path(path)
-        try:
-            content = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError) as error:
-            raise ResultsFileError(path, "<file>", f"cannot be read: {error}") from None
-        except json.JSONDecodeError as error:
-            raise ResultsFileError(path, "<file>", f"is not JSON: {error}") from None
-        return cls.from_dict(content, path)
+        return cls.from_dict(read_json(path), path)
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON content of a results file; `ResultsFileError` if it cannot be read or parsed."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsFileError(path, "<file>", f"cannot be read: {error}") from None
+    except json.JSONDecodeError as error:
+        raise ResultsFileError(path, "<file>", f"is not JSON: {error}") from None
 
 
 def _kind(value: Any) -> str:
