@@ -148,18 +148,30 @@ def test_pretrain_train_evaluate_from_the_command_line(files, tmp_path, capsys):
         "--data",
         str(files / "sm.mdf"),
     ]
-    code, out, _ = run(["pretrain", *common, "--out", str(tmp_path / "pre")], capsys)
+    unlabelled = ["--unlabelled", str(files / "sm37.mdf")]  # 37 x 37 more columns
+    code, out, _ = run(["pretrain", *common, *unlabelled, "--out", str(tmp_path / "pre")], capsys)
     assert code == 0 and "encoder.keras" in out
+    recorded = json.loads((tmp_path / "pre" / "config.json").read_text())
+    assert recorded["data"]["unlabelled"] == [str(files / "sm37.mdf")]
     encoder = str(tmp_path / "pre" / "encoder.keras")
     code, out, _ = run(
-        ["train", "recovery", *common, "--encoder", encoder, "--out", str(tmp_path / "rec")], capsys
-    )
+        ["train", "recovery", *common, "--encoder", encoder, "--label-fraction", "0.5",
+         "--out", str(tmp_path / "rec")], capsys,
+    )  # fmt: skip
     assert code == 0 and "CL" in out
+    assert json.loads((tmp_path / "rec" / "config.json").read_text())["label_fraction"] == 0.5
     lines = [line.split() for line in out.splitlines()]
     header = lines.index(["task", "method", "best", "epoch", "val", "loss"])
     assert lines[header + 2][:3] == ["recovery", "CL", "1"]
-    code, out, _ = run(["train", "reconstruction", *common, "--out", str(tmp_path / "con")], capsys)
+    code, out, _ = run(
+        ["train", "reconstruction", *common, "--mixed-precision", "auto",
+         "--out", str(tmp_path / "con")], capsys,
+    )  # fmt: skip
     assert code == 0 and "wo-CL" in out
+    precision = json.loads((tmp_path / "con" / "precision.json").read_text())
+    assert precision["requested"] == "auto"
+    assert precision["policy"] in ("float32", "mixed_bfloat16")
+    assert precision["reason"].split()[0] in ("CPU", "GPU", "TPU")  # the device it judged
     code, out, _ = run(
         [
             "evaluate",
