@@ -33,7 +33,7 @@ from mpikeras.io.atomic import atomic_path, write_text_atomic
 #: The smallest difference the study should resolve: 0.3 points of NRMSE.
 RESOLUTION = 0.003
 #: The protocol baselines drawn beside the arms (same targets, same normalisation).
-BASELINES = ("lookup", "cubic")
+BASELINES = ("lookup", "linear")
 
 
 def _percent(value: float) -> str:

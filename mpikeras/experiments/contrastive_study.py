@@ -335,9 +335,8 @@ def contrastive_study(
             config = PretrainConfig.from_dict(
                 {**pre_common, "data": {**pre_common["data"], "unlabelled": list(files)}}
             )
-            run_dir = seed_dir / f"pretrain-{pool}"
-            encoders[pool] = pretrain(config, run_dir, pipeline=pipeline, verbose=0).run_dir
-            encoders[pool] /= ENCODER
+            result = pretrain(config, seed_dir / f"pretrain-{pool}", pipeline=pipeline, verbose=0)
+            encoders[pool] = result.run_dir / ENCODER
         for arm in preset.arms():
             encoder = encoders[arm.pool] if arm.pool else ""
             if arm.frozen and not arm.pool:
