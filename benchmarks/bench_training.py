@@ -228,6 +228,30 @@ def run(
     }
 
 
+#: Row names of the Markdown table.
+STEP_NAMES = {
+    "pretrain": "pretraining (2 views, NT-Xent)",
+    "finetune": "fine-tuning (recovery head, MSE)",
+}
+
+
+def markdown_table(result: dict) -> str:
+    """The per-precision table of docs/performance.md, from `run`'s result."""
+    lines = [
+        "| step | batch | precision | TensorFlow | JAX | PyTorch (Keras) | plain PyTorch "
+        "| best / plain PyTorch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, by_batch in result["results"].items():
+        for batch, by_precision in by_batch.items():
+            for precision, speeds in by_precision.items():
+                ratio = result["ratio_best_to_torch"][task][batch][precision]
+                cells = " | ".join(f"{speeds[c]:.2f}" for c in (*BACKENDS, "plain-torch"))
+                row = f"| {STEP_NAMES[task]} | {batch} | {precision} | {cells} | {ratio:.2f} |"
+                lines.append(row)
+    return "\n".join(lines)
+
+
 def print_table(result: dict) -> None:
     """Steps per second per task, batch and precision: each backend and plain torch, the ratio."""
     columns = (*BACKENDS, "plain-torch")

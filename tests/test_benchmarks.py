@@ -93,3 +93,12 @@ def test_training_benchmark_times_each_precision_beside_plain_torch(capsys):
     rows = _rows({"training": result})
     assert ("pretrain, batch 32, mixed_bfloat16: best backend / plain torch", "0.75", ">= 1",
             "MISSED") in rows  # fmt: skip
+
+
+def test_the_performance_page_shows_the_committed_precision_benchmark():
+    from benchmarks.bench_training import markdown_table
+
+    result = json.loads((ROOT / "docs/data/benchmarks/training-precision-quick.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert markdown_table(result["training"]) in page
+    assert result["training"]["cpu"] == "AMD EPYC (avx2, fma)" and "avx2, fma" in page
