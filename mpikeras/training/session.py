@@ -117,7 +117,10 @@ class TrainingData:
 
 
 def prepare_data(
-    data: DataConfig, seed: int, normalization: Normalization | None = None
+    data: DataConfig,
+    seed: int,
+    normalization: Normalization | None = None,
+    unlabelled: bool = True,
 ) -> TrainingData:
     """Load, band-pass and normalise the training SM, and split it 80:20 (`data.split`).
 
@@ -126,6 +129,7 @@ def prepare_data(
         seed: seed of the voxel split.
         normalization: a scale to re-use (for example the pretraining run's);
             fitted on this SM (half its peak, paper section II) if `None`.
+        unlabelled: load `data.unlabelled` (only pretraining draws from it).
 
     Returns:
         The `TrainingData`.
@@ -134,12 +138,12 @@ def prepare_data(
     signals = voxel_signals(sm, band_hz=data.band_hz, channels=data.channels)
     normalization = normalization or Normalization.fit(signals.signals)
     split = VoxelSplit.build(data.split, signals.num_voxels, data.validation_fraction, seed)
-    unlabelled = None
-    if data.unlabelled:
+    columns = None
+    if unlabelled and data.unlabelled:
         shape = signals.flat.shape[1:]
-        columns = load_unlabelled_columns(data.unlabelled, data.band_hz, data.channels, shape)
-        unlabelled = normalization(columns)
-    return TrainingData(signals.normalized(normalization), normalization, split, unlabelled)
+        raw = load_unlabelled_columns(data.unlabelled, data.band_hz, data.channels, shape)
+        columns = normalization(raw)
+    return TrainingData(signals.normalized(normalization), normalization, split, columns)
 
 
 def save_normalization(run_dir: Path, normalization: Normalization) -> None:
@@ -322,7 +326,7 @@ def start_run(
     normalization = None
     if finetuning and config.pretrained_encoder:
         _, normalization = load_encoder(config.pretrained_encoder)
-    data = prepare_data(config.data, config.seed, normalization)
+    data = prepare_data(config.data, config.seed, normalization, unlabelled=not finetuning)
     signal_shape = tuple(data.signals.signals.shape[2:])
     check_training_memory(config, signal_shape)
     if not distribution.is_writer:
