@@ -26,30 +26,31 @@ BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 NAMED_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 
 
-def cpu_flags() -> frozenset[str]:
-    """The instruction-set flags of this machine's CPU (empty where `/proc/cpuinfo` is absent)."""
+def _cpuinfo() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and flags from Linux `/proc/cpuinfo` (one read of the file)."""
+    name, flags = "unknown CPU", frozenset()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == "unknown CPU":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = frozenset(value.split())
+                    break
     except OSError:
         pass
-    return frozenset()
+    return name, flags
+
+
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags of this machine's CPU (empty where `/proc/cpuinfo` is absent)."""
+    return _cpuinfo()[1]
 
 
 def cpu_summary() -> str:
     """The CPU's model name and its named instruction sets, for example "AMD EPYC (avx2, fma)"."""
-    name = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    flags = cpu_flags()
+    name, flags = _cpuinfo()
     named = [flag for flag in NAMED_CPU_FLAGS if flag in flags]
     return f"{name} ({', '.join(named) or 'none of ' + ', '.join(NAMED_CPU_FLAGS)})"
 
