@@ -4,7 +4,9 @@ Both pipelines of `mpikeras.data` (tf.data and the NumPy PyDataset) produce
 batches of 32 pairs of augmented views from the simulated 19 x 19 training
 SM (half of the samples weighted combinations of 2 to 8 columns), and the
 reconstruction stream produces combinations with their images. Each is timed
-alone, after a warm-up, as the median over several windows.
+alone, after a warm-up, as the median over several windows. With a 3D
+calibration-sized pool (6,859 more columns), the time to build the stream and
+to start an epoch (a new iterator and its first batch).
 
 Run `python benchmarks/bench_pipeline.py` (or `--quick`).
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+
+import numpy as np
 
 from mpikeras._compat import tensorflow_available
 from mpikeras.data import VoxelSplit, contrastive_streams, reconstruction_streams
@@ -65,6 +69,32 @@ def run(quick: bool = False) -> dict:
         out["pairs_per_s"][pipeline] = _rate(pairs, batches, windows)
         combos = reconstruction_streams(signals, split, batch_size=BATCH, pipeline=pipeline).train
         out["combinations_per_s"][pipeline] = _rate(combos, batches, windows)
+    out["large_pool_epoch_start_s"] = _large_pool_epoch_start(signals, split, pipelines)
+    return out
+
+
+#: Columns of a 3D calibration pool (19^3), as `--unlabelled` adds them to pretraining.
+LARGE_POOL = 19**3
+
+
+def _large_pool_epoch_start(signals, split, pipelines: list[str]) -> dict[str, dict[str, float]]:
+    """Seconds to build the contrastive stream over a 3D calibration-sized pool and to
+    start an epoch on it (a new iterator and its first batch), per pipeline."""
+    rng = np.random.default_rng(0)
+    unlabelled = rng.normal(size=(LARGE_POOL, *signals.flat.shape[1:])).astype(np.float32)
+    out = {}
+    for pipeline in pipelines:
+        start = time.perf_counter()
+        stream = contrastive_streams(
+            signals, split, batch_size=BATCH, pipeline=pipeline, unlabelled=unlabelled
+        ).train
+        built = time.perf_counter()
+        epochs = []
+        for _ in range(2):
+            begin = time.perf_counter()
+            next(iter(stream)) if not hasattr(stream, "__getitem__") else stream[0]
+            epochs.append(time.perf_counter() - begin)
+        out[pipeline] = {"build_s": built - start, "epoch_start_s": statistics.median(epochs)}
     return out
 
 
@@ -75,3 +105,8 @@ if __name__ == "__main__":
     for kind in ("pairs_per_s", "combinations_per_s"):
         for pipeline, rate in result[kind].items():
             print(f"{kind:20s} {pipeline:7s} {rate:10.0f}")
+    for pipeline, times in result["large_pool_epoch_start_s"].items():
+        print(
+            f"{LARGE_POOL}-column pool {pipeline:7s} build {times['build_s']:.2f} s, "
+            f"epoch start {times['epoch_start_s']:.2f} s"
+        )

@@ -4,8 +4,21 @@ Test modules in any subfolder can then `from helpers import run_layer_test`,
 whether pytest runs as `pytest` or as `python -m pytest`.
 """
 
+import os
 import sys
 from pathlib import Path
+
+#: One compute thread per engine in every test process and the processes it starts: the
+#: suite runs two worker processes on two cores, and many tests start more; engines that
+#: each keep a thread pool per core then spin against each other. Set before any engine
+#: loads; a value already in the environment wins.
+THREAD_LIMITS = {
+    "OMP_NUM_THREADS": "1",  # PyTorch's intra-op pool, OpenBLAS, MKL
+    "TF_NUM_INTRAOP_THREADS": "1",  # TensorFlow (inter-op left alone: collectives block)
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",  # JAX
+}
+for _name, _value in THREAD_LIMITS.items():
+    os.environ.setdefault(_name, _value)
 
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:

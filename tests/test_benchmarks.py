@@ -45,6 +45,9 @@ def test_pipeline_benchmark_reports_both_pipelines():
     result = bench_pipeline.run(quick=True)
     assert set(result["pairs_per_s"]) == {"tf", "python"}
     assert all(rate > 0 for rate in result["pairs_per_s"].values())
+    large = result["large_pool_epoch_start_s"]
+    assert set(large) == {"tf", "python"}
+    assert all(t["build_s"] > 0 and t["epoch_start_s"] > 0 for t in large.values())
 
 
 def test_stream_benchmark_runs_alone_and_reports_real_time_ratios(tmp_path, capsys):

@@ -170,7 +170,7 @@ SCENARIOS: dict[str, Scenario] = {
     ),
 }
 #: The scenario of `mpikeras reproduce` and `simulate --scenario` unless one is named.
-DEFAULT_SCENARIO = "near-identical"
+DEFAULT_SCENARIO = "paper"
 
 
 def scenario(name: str) -> Scenario:

@@ -14,7 +14,8 @@ Layout of RUN_DIR:
 - `precision.json`: the dtype policy the run trains in, and why (written at
   every start, so "auto" records what this machine chose).
 - `.lock`: locked while a run writes into the directory (`RunLock`).
-- the run's products, written by the caller: `encoder.keras` (pretraining),
+- the run's products, written by the caller from the best epoch when the
+  run ends (or stops on a diverged epoch): `encoder.keras` (pretraining),
   `model.keras` (fine-tuning) or `recovery.keras` and `reconstruction.keras`
   (joint training).
 
@@ -377,6 +378,11 @@ class RunDirectory:
         if not path.exists():
             raise RunDirectoryError(f"{path}: the checkpoint named in {STATE} is missing")
         return load_model(path)
+
+    def load_best(self) -> keras.Model | None:
+        """The model of the best epoch so far (`best.keras`), or None before any."""
+        path = self.file(BEST)
+        return load_model(path) if path.exists() else None
 
     def save_model(self, model: keras.Model, name: str) -> Path:
         """Save a model under `name` atomically (Keras v3 format).

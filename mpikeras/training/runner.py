@@ -26,7 +26,6 @@ def fit_resumable(
     epochs: int,
     *,
     batch_size: int,
-    on_best: Callable[[keras.Model, int], None] | None = None,
     epoch_metrics: Sequence[keras.callbacks.Callback] = (),
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: str | int = "auto",
@@ -47,7 +46,6 @@ def fit_resumable(
         epochs: total epochs.
         batch_size: the global batch size of the streams, also the batch
             of the validation pass.
-        on_best: called with `(model, epoch)` whenever validation loss improves.
         epoch_metrics: callbacks that add metrics to an epoch's logs (for
             example a validation the Keras `validation_data` cannot hold); they
             run before the checkpoint, which records them and selects the best
@@ -72,7 +70,7 @@ def fit_resumable(
         distribution.prepare_model(model)
         if start < epochs:
             fit_kwargs = distribution.fit_inputs(make_streams(start).fit_kwargs(), batch_size)
-            checkpoint = EpochCheckpoint(run_dir, on_best=on_best)
+            checkpoint = EpochCheckpoint(run_dir)
             all_callbacks = [*epoch_metrics, checkpoint, *callbacks]
             if writer and tensorboard_available():
                 all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir.file(LOGS))))

@@ -22,7 +22,12 @@ from mpikeras._system import automatic_precision
 from mpikeras.config import DataConfig, FinetuneConfig, TrainingConfig
 from mpikeras.data.sources import load_system_matrix, load_unlabelled_columns
 from mpikeras.data.split import VoxelSplit
-from mpikeras.errors import ConfigError, ModelFileError, RunDirectoryError
+from mpikeras.errors import (
+    ConfigError,
+    ModelFileError,
+    RunDirectoryError,
+    TrainingDivergedError,
+)
 from mpikeras.io.atomic import write_text_atomic
 from mpikeras.models.saving import load_model
 from mpikeras.preprocessing.normalization import Normalization
@@ -225,8 +230,8 @@ class Run:
             make_streams: `start_epoch -> Streams`.
             products: the run's products, file name -> the part of the
                 trained model saved there (for example the encoder); saved
-                at every new best epoch, and after the last epoch if no epoch
-                was best.
+                from the best epoch when the run ends or diverges (from the
+                last epoch if no epoch was best).
             epoch_metrics: callbacks that add validation metrics to an
                 epoch's logs (run before the checkpoint that reads them).
             callbacks: more Keras callbacks.
@@ -237,25 +242,31 @@ class Run:
         """
         workspace = self.workspace
 
-        def save(model: keras.Model) -> None:
-            for name, part in products.items():
-                workspace.save_model(part(model), name)
+        def save(last: keras.Model | None) -> None:
+            # Once, from the best epoch: saving the products at every new best epoch
+            # took about a third of a short head training's time.
+            model = workspace.load_best() or last
+            if model is not None:
+                for name, part in products.items():
+                    workspace.save_model(part(model), name)
 
         try:
-            model = fit_resumable(
-                workspace,
-                build_model,
-                make_streams,
-                self.config.epochs,
-                batch_size=self.config.batch_size,
-                on_best=lambda model, epoch: save(model),
-                epoch_metrics=epoch_metrics,
-                callbacks=callbacks,
-                verbose=verbose,
-                distribution=self.distribution,
-            )
-            if not all(workspace.file(name).exists() for name in products):
-                save(model)
+            try:
+                model = fit_resumable(
+                    workspace,
+                    build_model,
+                    make_streams,
+                    self.config.epochs,
+                    batch_size=self.config.batch_size,
+                    epoch_metrics=epoch_metrics,
+                    callbacks=callbacks,
+                    verbose=verbose,
+                    distribution=self.distribution,
+                )
+            except TrainingDivergedError:
+                save(None)  # what the finite epochs before it reached
+                raise
+            save(model)
             # The other processes of a cluster read the products once process 0 wrote them.
             self.distribution.barrier("mpikeras-run-written")
         finally:

@@ -61,11 +61,9 @@ def test_a_tiny_reproduce_runs_end_to_end_and_resumes(tmp_path):
     saved = Results.load(tmp_path / "results.json")
     first = Results.load(tmp_path / "first-results.json")
     assert json.dumps(first.to_dict()) == json.dumps(results)
-    assert saved.settings["scenario"] == "near-identical"  # the world the results come from
-    assert json.loads((tmp_path / "data" / "scenario.json").read_text())["scenario"] == (
-        "near-identical"
-    )
-    assert "Simulation scenario `near-identical`" in (tmp_path / "report.md").read_text()
+    assert saved.settings["scenario"] == "paper"  # the default world the results come from
+    assert json.loads((tmp_path / "data" / "scenario.json").read_text())["scenario"] == "paper"
+    assert "Simulation scenario `paper`" in (tmp_path / "report.md").read_text()
     recovery = set(saved.methods(Task.RECOVERY))
     assert {COPY, LINEAR, CUBIC, LOOKUP, NOISE_FLOOR, RECOVERY_WO_CL, RECOVERY_CL} <= recovery
     assert {BRACKET_WO_CL, BRACKET_CL} <= recovery
