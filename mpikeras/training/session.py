@@ -251,6 +251,7 @@ class Run:
                 for name, part in products.items():
                     workspace.save_model(part(model), name)
 
+        trained_before = workspace.last_epoch()
         try:
             try:
                 model = fit_resumable(
@@ -267,7 +268,9 @@ class Run:
             except TrainingDivergedError:
                 save(None)  # what the finite epochs before it reached
                 raise
-            save(model)
+            missing = not all(workspace.file(name).exists() for name in products)
+            if workspace.last_epoch() > trained_before or missing:
+                save(model)
             # The other processes of a cluster read the products once process 0 wrote them.
             self.distribution.barrier("mpikeras-run-written")
         finally:
