@@ -20,7 +20,7 @@ from mpikeras.simulation.scenarios import (
 )
 
 
-def test_the_registry_holds_the_named_worlds_and_near_identical_is_the_default():
+def test_the_registry_holds_the_named_worlds_and_paper_is_the_default():
     assert {"near-identical", "paper", "new-tracer", "drift"} <= set(SCENARIOS)
     assert DEFAULT_SCENARIO == "paper"  # the paper's situation: the same tracer, calibrated again
     with pytest.raises(ConfigError, match="near-identical"):

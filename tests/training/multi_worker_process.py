@@ -104,7 +104,7 @@ pretrain = ["pretrain", *common, "--out", f"{out_dir}/pretrain"]
 assert main([*pretrain, "--epochs", "2"]) == 0
 with open(f"{out_dir}/pretrain/history.json") as file:
     summary["pretrain_loss"] = json.load(file)["loss"]
-if backend == "tensorflow":  # resuming (the run directory's code is the backends' own) ...
+if backend == "tensorflow":  # resuming (run-directory code, the same on every backend) ...
     assert main([*pretrain, "--epochs", "3"]) == 0  # resumes after epoch 2
     with open(f"{out_dir}/pretrain/history.json") as file:
         summary["resumed_loss"] = json.load(file)["loss"]
