@@ -92,6 +92,8 @@ def run(quick: bool = False) -> dict:
     Returns:
         dict with `voxels`, `channels`, `samples`, `fast_s` (median seconds of
         `simulate_system_matrix` for the full central slice), `fast_runs_s`,
+        `effects_s` and `effects_runs_s` (the same with every realism effect
+        on, `CalibrationConfig.with_effects`),
         `reference_voxels` (size of the subset), `reference_s_per_voxel`,
         `reference_s` (extrapolated to all voxels), `speedup`,
         `relative_error` (Frobenius norm of the difference over that of the
@@ -103,12 +105,17 @@ def run(quick: bool = False) -> dict:
     repeats = 3 if quick else 7
     subset = _subset(positions.shape[0], 12 if quick else 48)
 
+    effects = config.with_effects()
     simulate_system_matrix(config, seed=0)  # warm-up: imports, FFT plans, page faults
-    runs = []
-    for _ in range(repeats):
+    simulate_system_matrix(effects, seed=0)
+    runs, effect_runs = [], []
+    for _ in range(repeats):  # alternated, so that both see the same machine
         start = time.perf_counter()
         sm = simulate_system_matrix(config, seed=0)
         runs.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        simulate_system_matrix(effects, seed=0)
+        effect_runs.append(time.perf_counter() - start)
     fast_s = statistics.median(runs)
 
     start = time.perf_counter()
@@ -124,6 +131,8 @@ def run(quick: bool = False) -> dict:
         "samples": config.acquisition.num_sampling_points,
         "fast_s": fast_s,
         "fast_runs_s": runs,
+        "effects_s": statistics.median(effect_runs),
+        "effects_runs_s": effect_runs,
         "reference_voxels": int(subset.size),
         "reference_s_per_voxel": reference_s_per_voxel,
         "reference_s": reference_s_per_voxel * positions.shape[0],
@@ -144,6 +153,11 @@ def _print(result: dict) -> None:
         (
             "simulate_system_matrix",
             f"{result['fast_s']:.3f} s (median of {len(result['fast_runs_s'])}; target <= 1 s)",
+        ),
+        (
+            "with every realism effect",
+            f"{result['effects_s']:.3f} s (median of {len(result['effects_runs_s'])}; "
+            "target <= 1 s)",
         ),
         (
             "reference loop",

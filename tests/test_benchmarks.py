@@ -105,3 +105,15 @@ def test_the_performance_page_shows_the_committed_precision_benchmark():
     page = (ROOT / "docs" / "performance.md").read_text()
     assert markdown_table(result["training"]) in page
     assert result["training"]["cpu"] == "AMD EPYC (avx2, fma)" and "avx2, fma" in page
+
+
+def test_simulator_benchmark_times_the_slice_with_and_without_effects():
+    from benchmarks import bench_simulator
+    from benchmarks.__main__ import _rows
+
+    result = bench_simulator.run(quick=True)
+    assert result["voxels"] == 37 * 37 and result["relative_error"] < 1e-5
+    assert len(result["effects_runs_s"]) == len(result["fast_runs_s"]) == 3
+    assert min(result["effects_runs_s"]) > 0 and result["speedup"] > 1
+    names = [row[0] for row in _rows({"simulator": result})]
+    assert "simulator: 37 x 37 SM, every realism effect on, seconds" in names

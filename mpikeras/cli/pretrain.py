@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="SimCLR-style pretraining (paper defaults: batch 32, Adam 1e-4, 1000 "
         "epochs). Writes encoder.keras (best epoch), config.json, normalization.json, "
         "history.json, checkpoints/ and logs/ (TensorBoard) into --out. Rerunning the same "
-        "command resumes after the last completed epoch.",
+        "command resumes after the last checkpoint (every 30 s and after the last epoch).",
     )
     p.add_argument(
         "--unlabelled",

@@ -84,7 +84,7 @@ def pretrain(
     Writes into `run_dir`: `config.json`, `normalization.json`,
     `encoder.keras` (best epoch), checkpoints, history and TensorBoard logs
     (see `RunDirectory`). Rerunning with the same configuration resumes
-    after the last completed epoch (also with another `distribution`).
+    after its last checkpoint (also with another `distribution`).
     With `config.distribution = "data_parallel"` the model trains on every
     device of the machine (see `mpikeras.training.distribution`).
 

@@ -31,13 +31,14 @@ def fit_resumable(
     verbose: str | int = "auto",
     distribution: TrainingDistribution | None = None,
 ) -> keras.Model:
-    """Train for `epochs` epochs in total, continuing from the last completed one.
+    """Train for `epochs` epochs in total, continuing from the last checkpoint.
 
     A new run builds its model; a rerun in the same directory loads the last
     checkpoint (weights and optimizer state) and its input streams start at
-    the next epoch, so an interrupted run loses at most the epoch in progress
-    and, on the CPU with deterministic kernels, ends with the weights an
-    uninterrupted run would have.
+    the epoch after it, so an interrupted run loses at most the epochs since
+    that checkpoint (written every 30 seconds and after the last epoch,
+    `EpochCheckpoint`) and, on the CPU with deterministic kernels, ends with
+    the weights an uninterrupted run would have.
 
     Args:
         run_dir: where checkpoints, history and logs go.

@@ -141,6 +141,16 @@ def test_tf_and_python_pipelines_draw_from_the_same_distributions():
             assert stats.kstest((values - low) / (high - low), "uniform").pvalue > 1e-3
 
 
+def test_tf_streams_run_without_autotuning(coded_signals):
+    """Autotuning's thread made releasing a long-used iterator wait up to 60 s (tf_pipeline)."""
+    pytest.importorskip("tensorflow")
+    split = VoxelSplit.random(coded_signals.num_voxels, seed=4)
+    for make in (contrastive_streams, recovery_streams, reconstruction_streams):
+        train = make(coded_signals, split, batch_size=4, pipeline="tf").train
+        assert train.options().autotune.enabled is False
+        next(iter(train))
+
+
 def test_recovery_needs_pairs_on_both_sides(coded_signals):
     split = VoxelSplit(train=np.arange(0, 5), validation=np.arange(25, 30))
     with pytest.raises(PreprocessingError, match="neighbour pairs"):

@@ -54,7 +54,8 @@ def test_sigkill_mid_epoch_then_rerun_equals_an_uninterrupted_run(tmp_path, trai
             }
         )
     )
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    # A checkpoint after every epoch, so that the kill falls between two of them.
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "MPIKERAS_CHECKPOINT_INTERVAL_S": "0"}
     reference = tmp_path / "reference"
     subprocess.run(_command(reference, config), check=True, env=env, capture_output=True)
 
