@@ -57,6 +57,15 @@ def _rows(results: dict) -> list[tuple[str, str, str, str]]:
         check("simulator: speed-up vs per-voxel loop", f"{sim['speedup']:.0f}x", sim["speedup"], 20)
     if "kaczmarz" in results:
         kac = results["kaczmarz"]
+        rows.append(
+            (
+                f"Kaczmarz: 37 x 37 SM, {kac['complex_rows']} complex rows, "
+                f"{kac['iterations']} sweeps, ms",
+                f"{1e3 * kac['kaczmarz_s']:.1f}",
+                "",
+                "",
+            )
+        )
         check("Kaczmarz: speed-up vs plain loop", f"{kac['speedup']:.0f}x", kac["speedup"], 10)
     if "training" in results:
         train = results["training"]
@@ -65,6 +74,14 @@ def _rows(results: dict) -> list[tuple[str, str, str, str]]:
                 for precision, ratio in by_precision.items():
                     name = f"{task}, batch {batch}, {precision}: best backend / plain torch"
                     check(name, f"{ratio:.2f}", ratio, 1.0)
+    if "pipeline" in results:
+        pipe = results["pipeline"]
+        for key, what in (
+            ("pairs_per_s", "augmented pairs"),
+            ("combinations_per_s", "combinations"),
+        ):
+            figures = " / ".join(f"{pipe[key][p]:,.0f}" for p in ("tf", "python") if p in pipe[key])
+            rows.append((f"pipeline: {what} per second (tf.data / PyDataset)", figures, "", ""))
     if "pipeline" in results and "training" in results:
         pipe, train = results["pipeline"], results["training"]
         best_pairs = max(pipe["pairs_per_s"].values())

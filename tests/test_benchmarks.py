@@ -117,3 +117,12 @@ def test_simulator_benchmark_times_the_slice_with_and_without_effects():
     assert min(result["effects_runs_s"]) > 0 and result["speedup"] > 1
     names = [row[0] for row in _rows({"simulator": result})]
     assert "simulator: 37 x 37 SM, every realism effect on, seconds" in names
+
+
+def test_the_performance_page_shows_the_committed_summary_benchmark():
+    from benchmarks.__main__ import markdown_table
+
+    result = json.loads((ROOT / "docs/data/benchmarks/summary.json").read_text())
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert markdown_table(result) in page
+    assert f"{result['reproduce']['seconds'] / 60:.1f}" in (ROOT / "README.md").read_text()

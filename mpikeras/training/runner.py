@@ -71,7 +71,11 @@ def fit_resumable(
         distribution.prepare_model(model)
         if start < epochs:
             fit_kwargs = distribution.fit_inputs(make_streams(start).fit_kwargs(), batch_size)
-            checkpoint = EpochCheckpoint(run_dir)
+            # The processes of a cluster must write at the same epochs (a TensorFlow save
+            # is a collective); a time-based choice would differ between them.
+            checkpoint = EpochCheckpoint(
+                run_dir, interval_s=0 if distribution.process_count > 1 else None
+            )
             all_callbacks = [*epoch_metrics, checkpoint, *callbacks]
             if writer and tensorboard_available():
                 all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run_dir.file(LOGS))))
