@@ -27,25 +27,27 @@ from mpikeras.simulation import preset, simulate_system_matrix
 BATCH = 32
 
 
+def _batches(stream):
+    """The batches of a stream in order: a tf.data iterator, or a PyDataset by index."""
+    if not hasattr(stream, "__getitem__"):
+        yield from stream
+        return
+    index = 0
+    while True:
+        yield stream[index]
+        index += 1
+
+
 def _rate(stream, batches: int, windows: int) -> float:
     """Median samples per second over `windows` windows of `batches` batches."""
-    iterator = iter(stream) if not hasattr(stream, "__getitem__") else None
-    index = 0
-
-    def next_batch():
-        nonlocal index
-        if iterator is not None:
-            return next(iterator)
-        index += 1
-        return stream[index - 1]
-
+    source = _batches(stream)
     for _ in range(3):
-        next_batch()
+        next(source)
     rates = []
     for _ in range(windows):
         start = time.perf_counter()
         for _ in range(batches):
-            next_batch()
+            next(source)
         rates.append(batches * BATCH / (time.perf_counter() - start))
     return statistics.median(rates)
 
@@ -92,7 +94,7 @@ def _large_pool_epoch_start(signals, split, pipelines: list[str]) -> dict[str, d
         epochs = []
         for _ in range(2):
             begin = time.perf_counter()
-            next(iter(stream)) if not hasattr(stream, "__getitem__") else stream[0]
+            next(_batches(stream))
             epochs.append(time.perf_counter() - begin)
         out[pipeline] = {"build_s": built - start, "epoch_start_s": statistics.median(epochs)}
     return out
